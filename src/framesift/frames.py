@@ -1,0 +1,207 @@
+"""Extract frames from one video with ffmpeg (argument lists, never a shell string).
+
+Modes: ``fps`` (fixed rate), ``interval`` (one frame every N seconds, by input-side seeking, which
+decodes only around each timestamp), ``keyframes`` (decoder skips non-key frames) and ``scene``
+(frame 0 plus frames whose scene-change score exceeds a threshold). Frames are named
+``{video_id}_{timestamp_ms:09d}.jpg``; ``manifest.tsv`` lists file and timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from framesift.fsutil import publish_dir, staging_dir
+from framesift.media import ffmpeg_binary
+
+MODES = ("fps", "interval", "keyframes", "scene")
+MANIFEST = "manifest.tsv"
+_PTS_TIME = re.compile(r"\bn:\s*(\d+)\b.*?\bpts_time:\s*(-?[0-9.]+)")
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+SEEK_BATCH = 32  # timestamps per ffmpeg process in interval mode
+
+
+class ExtractionFailed(Exception):
+    """ffmpeg could not decode the video (corrupt, not a video, no video stream)."""
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    """User-facing extraction settings (config section ``frames``)."""
+
+    mode: str = "fps"
+    fps: float = 1.0
+    interval: float = 10.0
+    scene_threshold: float = 0.3
+    max_frames: int = 0
+    max_width: int = 0
+    jpeg_qscale: int = 2
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One extracted frame: file name inside the frames folder and its time in milliseconds."""
+
+    file: str
+    timestamp_ms: int
+
+
+def frame_name(video_id: str, timestamp_ms: int) -> str:
+    """File name of the frame of ``video_id`` at ``timestamp_ms``."""
+    return f"{video_id}_{timestamp_ms:09d}.jpg"
+
+
+def _run(args: list[str], timeout: float) -> str:
+    """Run ffmpeg; return stderr; raise ExtractionFailed with its last error line on failure."""
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise ExtractionFailed(f"ffmpeg did not finish within {timeout:g} s") from error
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise ExtractionFailed(lines[-1] if lines else f"ffmpeg exited {proc.returncode}")
+    return proc.stderr
+
+
+def probe_duration(video: Path, timeout: float = 120.0) -> float:
+    """Container duration in seconds, from ffmpeg's header dump (no ffprobe needed)."""
+    args = [ffmpeg_binary(), "-hide_banner", "-i", str(video)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    match = _DURATION.search(proc.stderr)
+    if not match or "Video:" not in proc.stderr:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise ExtractionFailed(lines[-1] if lines else "no video stream found")
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _scale_filter(max_width: int) -> list[str]:
+    return [f"scale='min({max_width},iw)':-2"] if max_width > 0 else []
+
+
+def _stream_args(video: Path, out_dir: Path, opts: FrameOptions) -> list[str]:
+    """ffmpeg command for the fps/keyframes/scene modes; ``showinfo`` logs each output pts."""
+    args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "info"]
+    filters: list[str] = []
+    if opts.mode == "keyframes":
+        args += ["-skip_frame", "nokey"]
+    elif opts.mode == "fps":
+        filters.append(f"fps={opts.fps}")
+    elif opts.mode == "scene":
+        filters.append(f"select='eq(n\\,0)+gt(scene\\,{opts.scene_threshold})'")
+    args += ["-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    filters += _scale_filter(opts.max_width) + ["showinfo"]
+    args += ["-vf", ",".join(filters), "-fps_mode", "vfr", "-q:v", str(opts.jpeg_qscale)]
+    if opts.max_frames > 0:
+        args += ["-frames:v", str(opts.max_frames)]
+    return args + ["-f", "image2", str(out_dir / "%08d.jpg")]
+
+
+def _extract_stream(video: Path, out_dir: Path, opts: FrameOptions) -> list[float]:
+    stderr = _run(_stream_args(video, out_dir, opts), opts.timeout)
+    times = [
+        float(t)
+        for line in stderr.splitlines()
+        if "Parsed_showinfo" in line
+        for _, t in _PTS_TIME.findall(line)
+    ]
+    written = sorted(out_dir.glob("*.jpg"))
+    if len(times) < len(written):  # more may be logged than written when -frames:v stops early
+        raise ExtractionFailed(f"ffmpeg wrote {len(written)} frames but logged {len(times)}")
+    return times[: len(written)]
+
+
+def interval_times(duration: float, interval: float, max_frames: int) -> list[float]:
+    """Timestamps 0, interval, 2·interval, … strictly before ``duration``."""
+    count = int(duration / interval) + 1
+    times = [round(i * interval, 3) for i in range(count) if i * interval < duration]
+    return times[:max_frames] if max_frames > 0 else times
+
+
+def _extract_interval(video: Path, out_dir: Path, opts: FrameOptions) -> list[float]:
+    """Seek to each timestamp on the input side; several inputs per ffmpeg process."""
+    times = interval_times(probe_duration(video), opts.interval, opts.max_frames)
+    kept: list[float] = []
+    for start in range(0, len(times), SEEK_BATCH):
+        batch = times[start : start + SEEK_BATCH]
+        args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+        for t in batch:
+            args += ["-ss", f"{t:.3f}", "-i", str(video)]
+        for index in range(len(batch)):
+            vf = ",".join(_scale_filter(opts.max_width)) or "null"
+            target = out_dir / f"{start + index + 1:08d}.jpg"
+            args += ["-map", f"{index}:v:0", "-vf", vf, "-frames:v", "1"]
+            args += ["-q:v", str(opts.jpeg_qscale), "-update", "1", str(target)]
+        _run(args, opts.timeout)
+        for index, t in enumerate(batch):
+            if (out_dir / f"{start + index + 1:08d}.jpg").exists():
+                kept.append(t)
+            else:  # a seek past the last decodable frame yields nothing: stop there
+                return kept
+    return kept
+
+
+def extract_frames(video: Path, video_id: str, out_dir: Path, opts: FrameOptions) -> list[Frame]:
+    """Extract frames of ``video`` into ``out_dir`` (created atomically) with a manifest.
+
+    Raises ExtractionFailed (nothing left at ``out_dir``) when ffmpeg cannot decode the video or
+    yields no frame.
+    """
+    if opts.mode not in MODES:
+        raise ValueError(f"frames.mode {opts.mode!r} is not one of {', '.join(MODES)}")
+    out_dir = Path(out_dir)
+    tmp = staging_dir(out_dir)
+    try:
+        if opts.mode == "interval":
+            times = _extract_interval(Path(video), tmp, opts)
+        else:
+            times = _extract_stream(Path(video), tmp, opts)
+        if not times:
+            raise ExtractionFailed("the video decoded to zero frames")
+        frames = _rename_frames(tmp, video_id, times)
+        write_manifest(tmp / MANIFEST, frames)
+        publish_dir(tmp, out_dir)
+        return frames
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _rename_frames(directory: Path, video_id: str, times: list[float]) -> list[Frame]:
+    frames: list[Frame] = []
+    used: set[str] = set()
+    for index, seconds in enumerate(times, start=1):
+        ms = max(0, round(seconds * 1000))
+        name = frame_name(video_id, ms)
+        while name in used:  # two frames in the same millisecond (rare, vfr sources)
+            ms += 1
+            name = frame_name(video_id, ms)
+        used.add(name)
+        (directory / f"{index:08d}.jpg").rename(directory / name)
+        frames.append(Frame(name, ms))
+    return frames
+
+
+def write_manifest(path: Path, frames: list[Frame]) -> None:
+    """``file<TAB>timestamp_ms`` per frame, with a header line."""
+    rows = ["file\ttimestamp_ms"] + [f"{f.file}\t{f.timestamp_ms}" for f in frames]
+    Path(path).write_text("\n".join(rows) + "\n")
+
+
+def read_manifest(path: Path) -> list[Frame]:
+    """Frames listed in a manifest; a missing manifest means no frames."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()[1:]
+    return [Frame(name, int(ms)) for name, ms in (line.split("\t") for line in lines if line)]
+
+
+def write_empty(out_dir: Path) -> None:
+    """An empty frames folder (header-only manifest): the result for a failed video."""
+    tmp = staging_dir(out_dir)
+    write_manifest(tmp / MANIFEST, [])
+    publish_dir(tmp, out_dir)

@@ -1,0 +1,42 @@
+"""Logging for the script adapters: details to the rule log file, one line to stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def stage_logger(log_path: str | Path, stage: str) -> logging.Logger:
+    """A logger writing everything to ``log_path`` and warnings and errors to stderr."""
+    logger = logging.getLogger(f"framesift.{stage}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.handlers.clear()
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(log_path, mode="w")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setLevel(logging.WARNING)
+    to_stderr.setFormatter(logging.Formatter(f"framesift {stage}: %(message)s"))
+    logger.addHandler(to_file)
+    logger.addHandler(to_stderr)
+    return logger
+
+
+def run_stage(stage: str, body: Callable[[Any, logging.Logger], None], smk: Any) -> None:
+    """Run a script body; an unexpected error becomes one stderr line (traceback in the log)."""
+    logger = stage_logger(smk.log[0], stage)
+    try:
+        body(smk, logger)
+    except SystemExit:
+        raise
+    except BaseException as error:  # noqa: BLE001 - reported, then the job fails
+        with open(smk.log[0], "a") as log_file:
+            traceback.print_exc(file=log_file)
+        ids = ",".join(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())
+        logger.error(f"{ids}: {type(error).__name__}: {error} (details: {smk.log[0]})")
+        sys.exit(1)

@@ -1,0 +1,140 @@
+"""Shared fixtures: offline ultralytics settings, synthetic videos on a loopback HTTP server, and
+a helper that runs the real workflow with ``python -m snakemake`` in a temp directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from framesift.synthetic import Shape, VideoSpec, make_video, serve_directory, write_corrupt_video
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPES_MODEL = REPO / "src" / "framesift" / "models" / "shapes.pt"
+
+
+def _offline_ultralytics_env(root: Path) -> None:
+    """Keep ultralytics offline and quiet in this process and every child process."""
+    config_dir = root / "ultralytics-config"
+    font_dir = config_dir / "Ultralytics"
+    font_dir.mkdir(parents=True, exist_ok=True)
+    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if font.exists():
+        shutil.copy(font, font_dir / "Arial.ttf")
+    os.environ.update(
+        {
+            "YOLO_OFFLINE": "1",
+            "YOLO_AUTOINSTALL": "False",
+            "YOLO_VERBOSE": "False",
+            "YOLO_CONFIG_DIR": str(config_dir),
+        }
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tempfile
+
+    _offline_ultralytics_env(Path(tempfile.mkdtemp(prefix="framesift-tests-")))
+
+
+SMALL = {"width": 160, "height": 90, "fps": 10}
+CLIPS = {
+    "alpha.mp4": VideoSpec(duration=3.0, background="testsrc2", **SMALL),
+    "beta.mp4": VideoSpec(duration=2.0, background="smptehdbars", **SMALL),
+    "gamma.mp4": VideoSpec(duration=2.0, background="flat", **SMALL),
+    "delta.mp4": VideoSpec(duration=2.0, background="testsrc2", flat_color="0x802020", **SMALL),
+}
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small synthetic clips (plus a corrupt file and an HTML page) to serve."""
+    root = tmp_path_factory.mktemp("served")
+    for name, spec in CLIPS.items():
+        make_video(root / name, spec)
+    write_corrupt_video(root / "corrupt.mp4")
+    (root / "page.html").write_text("<html><body><p>no video here</p></body></html>")
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(video_dir: Path) -> Iterator[str]:
+    """Base URL of an HTTP server on 127.0.0.1 serving ``video_dir``."""
+    with serve_directory(video_dir) as base:
+        yield base
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (connections are refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Workflow:
+    """A workflow working directory with its config; ``run`` calls the real snakemake."""
+
+    def __init__(self, root: Path, config: dict):
+        self.root = root
+        self.config = config
+        (root / "config").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def urls_file(self) -> Path:
+        return self.root / "config" / "urls.txt"
+
+    def write_urls(self, lines: list[str]) -> None:
+        self.urls_file.write_text("\n".join(lines) + "\n")
+
+    def write_config(self) -> Path:
+        path = self.root / "config" / "config.yaml"
+        path.write_text(yaml.safe_dump(self.config))
+        return path
+
+    def run(self, *args: str, timeout: float = 600, check: bool = True):
+        self.write_config()
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(self.root),
+            "--cores",
+            "2",
+            "--resources",
+            "gpu=1",
+            *args,
+        ]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+            raise AssertionError(f"snakemake failed ({proc.returncode}):\n{tail}")
+        return proc
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+
+@pytest.fixture
+def workflow(tmp_path: Path) -> Workflow:
+    """An empty workflow directory with a fast, offline config (shipped tiny model)."""
+    config = {
+        "urls": "config/urls.txt",
+        "download": {"socket_timeout": 5, "retries": 0, "timeout": 60, "job_retries": 0},
+        "frames": {"mode": "fps", "fps": 2.0},
+        "filter": {"model": str(SHAPES_MODEL), "imgsz": 320, "device": "cpu"},
+    }
+    return Workflow(tmp_path / "run", config)
+
+
+__all__ = ["Shape", "VideoSpec", "Workflow", "free_port", "SHAPES_MODEL", "REPO"]
