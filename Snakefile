@@ -1,6 +1,6 @@
 """framesift: video URLs -> frames -> YOLO-filtered frames -> de-duplicated, labelled dataset."""
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -8,9 +8,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+# common.smk validates the config (one-line errors naming the key, then schema defaults)
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/frames.smk"
@@ -33,6 +31,13 @@ rule frames:
         expand("results/frames/{vid}", vid=VIDEO_IDS),
     log:
         "logs/frames.log",
+
+
+rule filtered:
+    input:
+        expand("results/filtered/{vid}", vid=VIDEO_IDS),
+    log:
+        "logs/filtered.log",
 
 
 onsuccess:

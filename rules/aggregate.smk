@@ -7,17 +7,19 @@ rule build_dataset:
         clusters="results/dedup/clusters.tsv",
         report="results/report.md",
         summary="results/summary.json",
+    log:
+        "logs/build_dataset.log",
+    benchmark:
+        "benchmarks/build_dataset.tsv"
+    conda:
+        "../workflow/envs/framesift.yaml"
+    resources:
+        gpu=1,
     params:
         videos=video_table,
         url_problems=url_problems,
         dedup=config["dedup"],
         dataset=config["dataset"],
         detect=detect_settings,
-    resources:
-        gpu=1,
-    log:
-        "logs/build_dataset.log",
-    benchmark:
-        "benchmarks/build_dataset.tsv"
     script:
         "../scripts/build_dataset.py"

@@ -1,8 +1,30 @@
 # Python helpers of the workflow: URL list -> video ids, input functions, run summary.
 # (Kept apart from the rules, as `snakemake --lint` asks.)
 
+import os
+import sys
+from pathlib import Path
+
+# The library lives in this checkout's src/: importable here and in every job's script,
+# even where the package is not installed (cluster nodes, conda environments).
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from framesift.config import config_problem
 from framesift.failures import load_records
 from framesift.urls import VIDEO_ID_PATTERN, read_url_file, youtube_id
+
+_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+_CONFIG_PROBLEM = config_problem(config, _SCHEMA)
+if _CONFIG_PROBLEM:
+    raise WorkflowError(f"{_CONFIG_PROBLEM} (see {_SCHEMA.name})")
+validate(config, str(_SCHEMA))  # fills in the defaults
 
 
 wildcard_constraints:

@@ -1,14 +1,16 @@
 rule extract_frames:
     input:
-        video="results/videos/{vid}." + CONTAINER,
+        video=f"results/videos/{{vid}}.{CONTAINER}",
     output:
         frames=directory("results/frames/{vid}"),
-    params:
-        settings=config["frames"],
-        failure="results/failures/frames/{vid}.json",
     log:
         "logs/extract_frames/{vid}.log",
     benchmark:
         "benchmarks/extract_frames/{vid}.tsv"
+    conda:
+        "../workflow/envs/framesift.yaml"
+    params:
+        settings=config["frames"],
+        failure="results/failures/frames/{vid}.json",
     script:
         "../scripts/extract_frames.py"

@@ -3,11 +3,13 @@ rule hash_frames:
         kept="results/filtered/{vid}",
     output:
         hashes="results/hashes/{vid}.tsv",
-    params:
-        settings=config["hash"],
     log:
         "logs/hash_frames/{vid}.log",
     benchmark:
         "benchmarks/hash_frames/{vid}.tsv"
+    conda:
+        "../workflow/envs/framesift.yaml"
+    params:
+        settings=config["hash"],
     script:
         "../scripts/hash_frames.py"

@@ -111,8 +111,7 @@ class Workflow:
             str(self.root),
             "--cores",
             "2",
-            "--resources",
-            "gpu=1",
+            "--resources=gpu=1",  # one token: a following target is not eaten as a resource
             *args,
         ]
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -123,6 +122,13 @@ class Workflow:
 
     def path(self, relative: str) -> Path:
         return self.root / relative
+
+
+@pytest.fixture(scope="session")
+def shapes_model() -> Path:
+    """The shipped tiny detector (classes square, circle)."""
+    assert SHAPES_MODEL.exists(), f"{SHAPES_MODEL} missing: python -m framesift.train_detector"
+    return SHAPES_MODEL
 
 
 @pytest.fixture

@@ -36,27 +36,26 @@ _MAX_PROBES = 100_000  # largest Hamming ball (per block) the planner will enume
 _CHUNK = 1 << 21  # elements per vectorised batch (bounds memory)
 
 # Cost model, in nanoseconds, measured on a 2-core x86 VM (numpy 2.x).
-_NS_PROBE_DIRECT = 4.0  # one flipped-key lookup in a dense table
-_NS_PROBE_SORTED = 60.0  # one flipped-key lookup by binary search
-_NS_CANDIDATE = 20.0  # expanding and verifying one candidate pair
+_NS_PROBE_DIRECT = 8.0  # one flipped-key lookup in a dense table
+_NS_PROBE_SORTED = 150.0  # one flipped-key lookup by binary search
+_NS_CANDIDATE = 12.0  # expanding and verifying one candidate pair
 _NS_SORT_ITEM = 60.0  # bucketing one hash for one block
-_NS_TABLE_SLOT = 1.5  # building one slot of a dense table
+_NS_TABLE_SLOT = 6.0  # building one slot of a dense table
 _NS_CALL = 30_000.0  # fixed overhead of one vectorised probe round (per block bit)
 
 _HEX = re.compile("[0-9a-fA-F]*")
 _EMPTY_PAIRS = np.zeros((0, 2), dtype=np.int64)
 
-if hasattr(np, "bitwise_count"):  # numpy >= 2
+_POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
-    def _popcount(x: np.ndarray) -> np.ndarray:
-        return np.bitwise_count(x)
 
-else:  # pragma: no cover - numpy 1.x
-    _POP8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+def _popcount_lut(x: np.ndarray) -> np.ndarray:
+    """Bits set per uint64 element by a byte lookup table (for numpy < 2)."""
+    x = np.ascontiguousarray(x, dtype=np.uint64)
+    return _POP8[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
 
-    def _popcount(x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.uint64)
-        return _POP8[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1, dtype=np.uint8)
+
+_popcount = getattr(np, "bitwise_count", _popcount_lut)
 
 
 # --------------------------------------------------------------------------- conversion
@@ -159,22 +158,34 @@ def _blocks_for(positions: np.ndarray, threshold: int, m: int) -> list[_Block]:
     ]
 
 
+def _probe_cost(width: int, n: int, radius: int, direct: bool) -> float:
+    """Estimated nanoseconds for the flipped-key lookups of one block (no candidates)."""
+    lookups = n * (_ball(width, radius) - 1) / 2  # each unordered pair probed from one side
+    if direct:
+        return lookups * _NS_PROBE_DIRECT + 2.0**width * _NS_TABLE_SLOT + width * _NS_CALL
+    return lookups * _NS_PROBE_SORTED + width * _NS_CALL
+
+
+def _use_direct(width: int, n: int, radius: int) -> bool:
+    """Whether a dense table (vs binary search) is the cheaper lookup for this block."""
+    return width <= _DIRECT_MAX_BITS and _probe_cost(width, n, radius, True) < _probe_cost(
+        width, n, radius, False
+    )
+
+
 def _block_cost(block: _Block, n: int) -> float:
     """Estimated nanoseconds to search one block over ``n`` distinct random hashes."""
     width, radius = block.width, block.radius
-    probes = _ball(width, radius) - 1
-    if probes > _MAX_PROBES:
+    ball = _ball(width, radius)
+    if ball > _MAX_PROBES:
         return math.inf
-    direct = width <= _DIRECT_MAX_BITS
-    cost = n * _NS_SORT_ITEM + n * n / 2 * (probes + 1) / 2.0**width * _NS_CANDIDATE
-    if probes:
-        per_probe = _NS_PROBE_DIRECT if direct else _NS_PROBE_SORTED
-        cost += n * probes / 2 * per_probe + width * _NS_CALL
-        cost += 2.0**width * _NS_TABLE_SLOT if direct else 0.0
+    cost = n * _NS_SORT_ITEM + n * n / 2 * ball / 2.0**width * _NS_CANDIDATE
+    if radius > 0:
+        cost += _probe_cost(width, n, radius, _use_direct(width, n, radius))
     return cost
 
 
-def plan_blocks(
+def _plan_blocks(
     positions: np.ndarray, threshold: int, n: int, n_blocks: int | None = None
 ) -> list[_Block]:
     """Cheapest block split (by the cost model) of ``positions`` for ``n`` distinct hashes."""
@@ -183,7 +194,10 @@ def plan_blocks(
             raise ValueError(
                 f"n_blocks must be in 1..{min(threshold + 1, len(positions))}, got {n_blocks}"
             )
-        return _blocks_for(positions, threshold, n_blocks)
+        blocks = _blocks_for(positions, threshold, n_blocks)
+        if any(_ball(b.width, b.radius) > _MAX_PROBES for b in blocks):
+            raise ValueError(f"n_blocks={n_blocks} needs more than {_MAX_PROBES} probes per key")
+        return blocks
     best: list[_Block] = []
     best_cost = math.inf
     for m in range(1, min(threshold + 1, len(positions)) + 1):
@@ -220,16 +234,17 @@ class _BlockIndex:
     A range means: row ``src`` is a candidate partner of rows ``order[start:start + count]``.
     """
 
-    def __init__(self, keys: np.ndarray, width: int) -> None:
-        self.keys = keys
+    def __init__(self, keys: np.ndarray, width: int, radius: int) -> None:
+        self.direct = radius > 0 and _use_direct(width, len(keys), radius)
+        self.keys = keys.astype(np.int32) if self.direct else keys  # int32: half the traffic
         self.width = width
-        self.order = np.argsort(keys, kind="stable")
-        self.sorted_keys = keys[self.order]
-        self.direct = width <= _DIRECT_MAX_BITS
+        self.order = np.argsort(self.keys, kind="stable")
+        self.sorted_keys = self.keys[self.order]
         if self.direct:
-            self.counts = np.bincount(keys.astype(np.intp), minlength=1 << width)
+            self.counts = np.bincount(self.keys, minlength=1 << width)
             self.starts = np.cumsum(self.counts) - self.counts
-        else:
+            self.occupied = self.counts > 0  # 1 byte a slot: a cache-friendly first filter
+        elif radius > 0:
             self.unique, self.ustart, self.ucount = np.unique(
                 self.sorted_keys, return_index=True, return_counts=True
             )
@@ -248,10 +263,9 @@ class _BlockIndex:
     def _lookup(self, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(hit indices into probe, start, count) of the non-empty buckets ``probe`` lands in."""
         if self.direct:
-            probe = probe.astype(np.intp)
-            count = self.counts[probe]
-            hit = np.flatnonzero(count)
-            return hit, self.starts[probe[hit]], count[hit]
+            hit = np.flatnonzero(self.occupied[probe])
+            slot = probe[hit]
+            return hit, self.starts[slot], self.counts[slot]
         where = np.searchsorted(self.unique, probe)
         np.minimum(where, len(self.unique) - 1, out=where)
         hit = np.flatnonzero(self.unique[where] == probe)
@@ -261,8 +275,8 @@ class _BlockIndex:
     def probe_ranges(self, radius: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Pairs whose block values differ in 1..radius bits, each unordered pair once."""
         for top in range(self.width):
-            masks = _masks_with_top_bit(top, radius)
-            src = np.flatnonzero(((self.keys >> np.uint64(top)) & np.uint64(1)) == 0)
+            masks = _masks_with_top_bit(top, radius).astype(self.keys.dtype)
+            src = np.flatnonzero((self.keys & self.keys.dtype.type(1 << top)) == 0)
             step = max(1, _CHUNK // len(masks))
             for lo in range(0, len(src), step):
                 rows = src[lo : lo + step]
@@ -285,6 +299,13 @@ def _expand(
     order: np.ndarray, src: np.ndarray, start: np.ndarray, count: np.ndarray
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Materialise ranges as (a, b) row pairs, at most about ``_CHUNK`` pairs per batch."""
+    single = count == 1  # the common case in sparse buckets: no repeat needed
+    if single.any():
+        yield src[single], order[start[single]]
+        if single.all():
+            return
+        multi = ~single
+        src, start, count = src[multi], start[multi], count[multi]
     if not len(src):
         return
     csum = np.cumsum(count)
@@ -302,14 +323,14 @@ def _expand(
 def _distinct_pairs(words: np.ndarray, threshold: int, n_blocks: int | None = None) -> np.ndarray:
     """Pairs (i < j) of rows of ``words`` (all rows distinct) within ``threshold`` bits."""
     n = len(words)
-    if n < 2:
+    if n < 2 or threshold == 0:  # distinct hashes are at distance >= 1
         return _EMPTY_PAIRS
     positions = _varying_positions(words)
     if len(positions) <= threshold:  # every pair is within the threshold
         return np.stack(np.triu_indices(n, k=1), axis=1).astype(np.int64)
     found: list[np.ndarray] = []
-    for block in plan_blocks(positions, threshold, n, n_blocks):
-        index = _BlockIndex(_block_keys(words, block.positions), block.width)
+    for block in _plan_blocks(positions, threshold, n, n_blocks):
+        index = _BlockIndex(_block_keys(words, block.positions), block.width, block.radius)
         sources = [index.exact_ranges()]
         if block.radius > 0:
             sources.append(index.probe_ranges(block.radius))
@@ -393,6 +414,8 @@ def cluster_labels(words: np.ndarray, threshold: int) -> np.ndarray:
     if len(words) == 0:
         return np.zeros(0, dtype=np.int64)
     unique, inverse = _unique_rows(words)
+    if len(_varying_positions(unique)) <= threshold:  # every pair is within the threshold
+        return np.zeros(len(words), dtype=np.int64)
     pairs = _distinct_pairs(unique, threshold)
     graph = coo_matrix(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),

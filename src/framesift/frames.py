@@ -90,7 +90,9 @@ def _stream_args(video: Path, out_dir: Path, opts: FrameOptions) -> list[str]:
     if opts.mode == "keyframes":
         args += ["-skip_frame", "nokey"]
     elif opts.mode == "fps":
-        filters.append(f"fps={opts.fps}")
+        # round=up: output n/fps is the frame on screen at n/fps (default `near` takes the one
+        # ~0.5/fps later, so the file's timestamp would not match its picture)
+        filters.append(f"fps={opts.fps}:round=up")
     elif opts.mode == "scene":
         filters.append(f"select='eq(n\\,0)+gt(scene\\,{opts.scene_threshold})'")
     args += ["-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]

@@ -2,7 +2,7 @@
 
 The shapes match the shipped tiny detector: class ``square`` is a red filled square drawn with
 ffmpeg's ``drawbox`` and class ``circle`` is a blue filled disc overlaid from a PNG. Objects sit
-at a constant position and are visible only in ``[start, end)`` seconds.
+at a constant position and are visible only in ``[start, end]`` seconds.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class Shape:
         return (self.x, self.y, self.x + self.size, self.y + self.size)
 
     def visible_at(self, seconds: float) -> bool:
-        """Whether the object is drawn at time ``seconds``."""
-        return self.start <= seconds < self.end
+        """Whether the object is drawn at time ``seconds`` (ffmpeg's ``between``: both ends)."""
+        return self.start <= seconds <= self.end
 
 
 @dataclass(frozen=True)

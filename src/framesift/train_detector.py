@@ -37,6 +37,7 @@ WINDOW = 320  # square window of the full-resolution frame that becomes one trai
 IMAGE_SIZE = 160  # training image side: WINDOW downscaled by 2, as imgsz=320 does to a frame
 MIN_SIDE, MAX_SIDE = 16, 130  # object side in full-resolution pixels (5-35 % of 360, with margin)
 EMPTY_FRACTION = 0.25
+EDGE_MARGIN = 4  # full-resolution pixels kept free between an object and the window's edge
 DISTRACTOR_RGB: tuple[tuple[int, int, int], ...] = (
     (20, 200, 40),  # green
     (240, 230, 30),  # yellow
@@ -61,7 +62,7 @@ class DrawnObject:
 # --------------------------------------------------------------------------- backgrounds
 
 
-def render_backgrounds(workdir: Path, testsrc2_frames: int = 24) -> list[np.ndarray]:
+def render_backgrounds(workdir: Path, testsrc2_frames: int = 48) -> list[np.ndarray]:
     """Render 640x360 ``testsrc2`` frames (several times) and a ``smptehdbars`` frame with ffmpeg.
 
     The frames go through libx264 (crf 30, yuv420p) like the synthetic videos do, so colours and
@@ -106,11 +107,11 @@ def _smooth_noise_background(rng: np.random.Generator) -> np.ndarray:
 
 def _background(rng: np.random.Generator, rendered: list[np.ndarray]) -> np.ndarray:
     pick = rng.random()
-    if pick < 0.25 and rendered:  # testsrc2 (all rendered frames but the last)
+    if pick < 0.4 and rendered:  # testsrc2 (all rendered frames but the last)
         return rendered[int(rng.integers(max(1, len(rendered) - 1)))].copy()
-    if pick < 0.45 and rendered:  # smptehdbars (static: the last rendered frame)
+    if pick < 0.58 and rendered:  # smptehdbars (static: the last rendered frame)
         return rendered[-1].copy()
-    if pick < 0.8:
+    if pick < 0.88:
         return _flat_background(rng)
     return _smooth_noise_background(rng)
 
@@ -155,8 +156,8 @@ def _place(
     """A free box of ``size`` (w, h) inside the window at ``origin``, or None after 30 tries."""
     width, height = size
     for _ in range(30):
-        x = origin[0] + int(rng.integers(0, WINDOW - width + 1))
-        y = origin[1] + int(rng.integers(0, WINDOW - height + 1))
+        x = origin[0] + int(rng.integers(EDGE_MARGIN, WINDOW - width - EDGE_MARGIN + 1))
+        y = origin[1] + int(rng.integers(EDGE_MARGIN, WINDOW - height - EDGE_MARGIN + 1))
         box = (x, y, x + width, y + height)
         if not _overlaps(box, taken) and not _camouflaged(frame, box, rgb):
             return box
@@ -193,21 +194,25 @@ def _distractor(rng: np.random.Generator) -> tuple[str, tuple[int, int], tuple[i
     return "rect", (side, side), _jitter(rng, CIRCLE_RGB, 10)
 
 
+def _window_start(rng: np.random.Generator, frame_side: int) -> int:
+    """Window offset; half the time flush with a frame edge, so edges keep their context."""
+    if rng.random() < 0.6:
+        return int(rng.choice([0, frame_side - WINDOW]))
+    return int(rng.integers(0, frame_side - WINDOW + 1))
+
+
 def make_sample(
     rng: np.random.Generator, rendered: list[np.ndarray], empty: bool
 ) -> tuple[Image.Image, list[DrawnObject]]:
     """One IMAGE_SIZE x IMAGE_SIZE training image (before JPEG) and its objects in its pixels."""
     frame = _background(rng, rendered)
-    origin = (
-        int(rng.integers(0, FRAME_W - WINDOW + 1)),
-        int(rng.integers(0, FRAME_H - WINDOW + 1)),
-    )
+    origin = (_window_start(rng, FRAME_W), _window_start(rng, FRAME_H))
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
     taken: list[tuple[int, int, int, int]] = []
     objects: list[DrawnObject] = []
     scale = IMAGE_SIZE / WINDOW
-    for _ in range(0 if empty else int(rng.choice([1, 1, 2, 3]))):
+    for _ in range(0 if empty else int(rng.choice([1, 2, 2, 3, 4]))):
         cls = int(rng.integers(2))
         rgb = _jitter(rng, CLASS_RGB[cls], 10)
         side = _side(rng)
@@ -244,7 +249,7 @@ def yolo_label_lines(objects: list[DrawnObject], size: int = IMAGE_SIZE) -> list
 
 
 def generate_dataset(
-    root: Path, n_train: int = 600, n_val: int = 60, seed: int = 0, testsrc2_frames: int = 24
+    root: Path, n_train: int = 500, n_val: int = 60, seed: int = 0, testsrc2_frames: int = 48
 ) -> Path:
     """Write ``images/{train,val}``, ``labels/{train,val}`` and ``data.yaml`` under ``root``.
 
@@ -309,7 +314,7 @@ def train(
     data_yaml: Path,
     out: Path,
     workdir: Path,
-    epochs: int = 30,
+    epochs: int = 40,
     imgsz: int = IMAGE_SIZE,
     batch: int = 16,
     seed: int = 0,
@@ -332,6 +337,11 @@ def train(
         project=str(Path(workdir) / "runs"),
         name="shapes",
         exist_ok=True,
+        mosaic=0.0,  # mosaic cuts shapes and bars at tile edges: keep whole-frame context
+        scale=0.25,
+        translate=0.05,
+        hsv_s=0.3,  # the class colours are fixed: milder colour jitter than the defaults
+        hsv_v=0.3,
         verbose=False,
     )
     best = Path(model.trainer.best)
@@ -360,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: generate the synthetic data set in a temporary directory, train, write ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("src/framesift/models/shapes.pt"))
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--n-train", type=int, default=600)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--n-train", type=int, default=500)
     parser.add_argument("--n-val", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and runs here")

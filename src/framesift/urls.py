@@ -82,8 +82,9 @@ def youtube_id(url: str) -> str | None:
             candidate = dict(parse_qsl(parts.query)).get("v")
         elif len(segments) >= 2 and segments[0] in _YOUTUBE_PATH_PREFIXES:
             candidate = segments[1]
-    if candidate and _YOUTUBE_ID.match(candidate):
-        return candidate
+    # fullmatch: `$` in match() also accepts a trailing newline (``?v=<id>%0A``)
+    if candidate and _YOUTUBE_ID.fullmatch(candidate) and candidate != "videoseries":
+        return candidate  # (``/embed/videoseries?list=…`` is a playlist, not a video)
     return None
 
 
@@ -160,7 +161,7 @@ def read_url_file(path: str | Path) -> UrlList:
     """Parse the URL file at ``path``; a missing file is an empty list."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: drop a BOM
     except FileNotFoundError:
         return UrlList()
     return parse_lines(text.split("\n"), source=str(path))

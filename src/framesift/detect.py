@@ -1,0 +1,176 @@
+"""YOLO detection: resolve and load a model once, stream frames through it in batches.
+
+Used by the filter stage (keep frames with a wanted class) and by the aggregate's labelling when
+the labelling model differs from the filter model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SHIPPED_MODELS = {"framesift:shapes": "shapes.pt"}
+
+
+class ModelError(Exception):
+    """The configured model cannot be used (missing offline, unreadable, wrong classes)."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One box: class id in the model, its name, confidence and pixel corners."""
+
+    class_id: int
+    class_name: str
+    confidence: float
+    xyxy: tuple[float, float, float, float]
+
+    def area_fraction(self, width: int, height: int) -> float:
+        x1, y1, x2, y2 = self.xyxy
+        return max(0.0, x2 - x1) * max(0.0, y2 - y1) / float(width * height)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "class_id": self.class_id,
+            "class_name": self.class_name,
+            "confidence": round(self.confidence, 5),
+            "xyxy": [round(v, 2) for v in self.xyxy],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Detection:
+        return cls(
+            int(data["class_id"]),
+            str(data["class_name"]),
+            float(data["confidence"]),
+            tuple(float(v) for v in data["xyxy"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Inference settings shared by filtering and labelling."""
+
+    conf: float = 0.25
+    imgsz: int = 640
+    batch: int = 16
+    device: str = "auto"
+    half: bool = True
+    classes: tuple[str, ...] = ()
+    min_box_area: float = 0.0
+
+
+def resolve_model_path(spec: str) -> str:
+    """A local path for ``spec``: shipped aliases, existing files; other names pass through."""
+    if spec in SHIPPED_MODELS:
+        return str(resources.files("framesift") / "models" / SHIPPED_MODELS[spec])
+    return str(Path(spec).expanduser()) if Path(spec).expanduser().exists() else spec
+
+
+def pick_device(device: str) -> str:
+    """``auto`` becomes ``cuda:0`` when CUDA is usable, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(spec: str) -> Any:
+    """Load a YOLO model once; a missing model gives a one-line ModelError saying what to do."""
+    path = resolve_model_path(spec)
+    is_local = Path(path).exists()
+    if not is_local and (os.sep in spec or spec.startswith(".")):
+        raise ModelError(f"model file {spec!r} does not exist: fix filter.model / detect.model")
+    from ultralytics import YOLO
+
+    try:
+        return YOLO(path)
+    except Exception as error:  # noqa: BLE001 - ultralytics raises many kinds here
+        if is_local:
+            raise ModelError(f"cannot load model {path!r}: {error}") from error
+        raise ModelError(
+            f"model {spec!r} is not a local file and could not be downloaded ({error}); "
+            "offline, set filter.model to a local .pt path (framesift:shapes is the demo model)"
+        ) from error
+
+
+def class_names(model: Any) -> dict[int, str]:
+    """The model's class id → name map."""
+    return {int(k): str(v) for k, v in model.names.items()}
+
+
+def resolve_classes(names: dict[int, str], wanted: Sequence[str]) -> list[int] | None:
+    """Class ids for the wanted names (None = all); unknown names raise, listing valid ones."""
+    if not wanted:
+        return None
+    by_name = {name: cid for cid, name in names.items()}
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        valid = ", ".join(names[cid] for cid in sorted(names))
+        raise ModelError(f"unknown class(es) {', '.join(unknown)}; this model knows: {valid}")
+    return [by_name[name] for name in wanted]
+
+
+def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def detect_frames(
+    model: Any, frames: Iterable[Path], options: DetectOptions
+) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
+    """Yield (frame, width, height, detections) per frame, running the model in batches.
+
+    Detections are None for a frame that cannot be read.
+    Only boxes of the wanted classes that pass the confidence and minimum-area thresholds are
+    returned. Frames stream through; at most one batch is in memory.
+    """
+    names = class_names(model)
+    class_ids = resolve_classes(names, options.classes)
+    device = pick_device(options.device)
+    half = options.half and device.startswith("cuda")
+    settings = {
+        "conf": options.conf,
+        "imgsz": options.imgsz,
+        "device": device,
+        "half": half,
+        "classes": class_ids,
+        "verbose": False,
+    }
+    for batch in _chunks(list(frames), options.batch):
+        for path, result in _predict_batch(model, batch, settings):
+            if result is None:
+                yield path, 0, 0, None
+                continue
+            height, width = result.orig_shape
+            boxes = result.boxes
+            found = []
+            for cid, conf, xyxy in zip(
+                boxes.cls.tolist(), boxes.conf.tolist(), boxes.xyxy.tolist(), strict=True
+            ):
+                det = Detection(int(cid), names[int(cid)], float(conf), tuple(xyxy))
+                if det.area_fraction(width, height) >= options.min_box_area:
+                    found.append(det)
+            yield path, width, height, found
+
+
+def _predict_batch(
+    model: Any, batch: Sequence[Path], settings: dict[str, Any]
+) -> list[tuple[Path, Any]]:
+    """Predict a batch; if it fails (an unreadable image), retry one by one (None = unreadable)."""
+    try:
+        results = model.predict([str(p) for p in batch], batch=len(batch), **settings)
+        return list(zip(batch, results, strict=True))
+    except Exception:  # noqa: BLE001 - isolate the bad frame below
+        pairs: list[tuple[Path, Any]] = []
+        for path in batch:
+            try:
+                pairs.append((path, model.predict(str(path), **settings)[0]))
+            except Exception:  # noqa: BLE001 - unreadable frame: reported by the caller
+                pairs.append((path, None))
+        return pairs

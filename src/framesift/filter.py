@@ -1,0 +1,86 @@
+"""Filter stage: keep the frames of one video in which a wanted class is detected.
+
+Kept frames are hard-linked (copied across filesystems) into the output folder, beside
+``detections.json`` holding every kept frame's boxes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framesift.detect import DetectOptions, class_names, detect_frames
+from framesift.frames import MANIFEST, read_manifest
+from framesift.fsutil import link_or_copy, publish_dir, staging_dir
+
+DETECTIONS = "detections.json"
+
+
+@dataclass(frozen=True)
+class FilterSummary:
+    """What the filter did for one video."""
+
+    frames_in: int
+    kept: int
+    unreadable: list[str]
+
+
+def filter_frames(
+    frames_dir: Path, out_dir: Path, model: Any, model_name: str, options: DetectOptions
+) -> FilterSummary:
+    """Run ``model`` over the frames listed in ``frames_dir``'s manifest; publish kept frames."""
+    frames = read_manifest(Path(frames_dir) / MANIFEST)
+    timestamps = {frame.file: frame.timestamp_ms for frame in frames}
+    tmp = staging_dir(out_dir)
+    kept_rows: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    paths = [Path(frames_dir) / frame.file for frame in frames]
+    for path, width, height, detections in detect_frames(model, paths, options):
+        if detections is None:
+            unreadable.append(path.name)
+            continue
+        if not detections:
+            continue
+        link_or_copy(path, tmp / path.name)
+        kept_rows.append(
+            {
+                "file": path.name,
+                "timestamp_ms": timestamps[path.name],
+                "width": width,
+                "height": height,
+                "boxes": [d.as_dict() for d in detections],
+            }
+        )
+    write_detections(tmp / DETECTIONS, model_name, class_names(model), len(frames), kept_rows)
+    publish_dir(tmp, out_dir)
+    return FilterSummary(len(frames), len(kept_rows), unreadable)
+
+
+def write_detections(
+    path: Path, model_name: str, names: dict[int, str], frames_in: int, rows: list[dict[str, Any]]
+) -> None:
+    """The per-video detections file of the kept frames."""
+    data = {
+        "model": model_name,
+        "names": {str(k): v for k, v in names.items()},
+        "frames_in": frames_in,
+        "frames": rows,
+    }
+    Path(path).write_text(json.dumps(data, indent=1) + "\n")
+
+
+def read_detections(path: Path) -> dict[str, Any]:
+    """The detections file; a missing one reads as no frames."""
+    path = Path(path)
+    if not path.exists():
+        return {"model": None, "names": {}, "frames_in": 0, "frames": []}
+    return json.loads(path.read_text())
+
+
+def write_empty(out_dir: Path, model_name: str, frames_in: int = 0) -> None:
+    """An empty filtered folder (no kept frame)."""
+    tmp = staging_dir(out_dir)
+    write_detections(tmp / DETECTIONS, model_name, {}, frames_in, [])
+    publish_dir(tmp, out_dir)

@@ -1,0 +1,206 @@
+"""End-to-end: synthetic videos on 127.0.0.1 → the real workflow → a trainable dataset.
+
+Uses the shipped tiny detector, so the filter and labels are checked against the known
+positions and time ranges of the drawn objects.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from framesift.synthetic import Shape, VideoSpec, make_video, reencode, serve_directory
+from framesift.urls import video_id
+
+pytestmark = pytest.mark.slow
+
+SQUARE = Shape("square", 400, 120, 90, 0.8, 2.3)
+CIRCLE = Shape("circle", 120, 140, 100, 0.8, 2.2)
+SPECS = {
+    "sq.mp4": VideoSpec(duration=3.5, background="testsrc2", shapes=(SQUARE,)),
+    "ci.mp4": VideoSpec(duration=3.0, background="flat", shapes=(CIRCLE,)),
+    "blank.mp4": VideoSpec(duration=2.0, background="smptehdbars"),
+}
+FPS = 2.0
+
+
+@pytest.fixture(scope="module")
+def shape_server(tmp_path_factory: pytest.TempPathFactory):
+    """640x360 clips with known objects, plus the square clip re-encoded smaller."""
+    root = tmp_path_factory.mktemp("shapes")
+    for name, spec in SPECS.items():
+        make_video(root / name, spec)
+    reencode(root / "sq.mp4", root / "sq_small.mp4", 480, "250k")
+    with serve_directory(root) as base:
+        yield base
+
+
+def _pipeline_config(workflow, **detect) -> None:
+    workflow.config["frames"] = {"mode": "fps", "fps": FPS}
+    workflow.config["filter"].update({"classes": ["square", "circle"]})
+    workflow.config["dataset"] = {"val_fraction": 0.5, "seed": 0}
+    if detect:
+        workflow.config["detect"] = detect
+
+
+def _read_labels(dataset: Path) -> dict[str, list[list[float]]]:
+    labels = {}
+    for path in dataset.glob("labels/*/*.txt"):
+        rows = [list(map(float, line.split())) for line in path.read_text().splitlines()]
+        labels[path.stem] = rows
+    return labels
+
+
+def _box_of(shape: Shape, width: int = 640, height: int = 360) -> list[float]:
+    x1, y1, x2, y2 = shape.box()
+    return [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height]
+
+
+def test_dataset_from_synthetic_videos(workflow, shape_server):
+    """Frames with objects are kept, blank frames dropped; labels match the drawn boxes."""
+    urls = [f"{shape_server}/{name}" for name in SPECS]
+    workflow.write_urls(urls)
+    _pipeline_config(workflow)
+    workflow.run()
+
+    ids = {name: video_id(url) for name, url in zip(SPECS, urls, strict=True)}
+    for name, spec in SPECS.items():
+        kept_dir = workflow.path(f"results/filtered/{ids[name]}")
+        kept = {int(p.stem.rsplit("_", 1)[1]) for p in kept_dir.glob("*.jpg")}
+        expected = {
+            round(i * 1000 / FPS)
+            for i in range(int(spec.duration * FPS))
+            if any(s.visible_at(i / FPS) for s in spec.shapes)
+        }
+        assert kept == expected, f"{name}: kept {sorted(kept)}, expected {sorted(expected)}"
+
+    dataset = workflow.path("results/dataset")
+    images = sorted(dataset.glob("images/*/*.jpg"))
+    labels = _read_labels(dataset)
+    assert images and {p.stem for p in images} == set(labels)
+    data = yaml.safe_load((dataset / "data.yaml").read_text())
+    assert data["names"] == {0: "square", 1: "circle"}
+    truth = {ids["sq.mp4"]: (0, _box_of(SQUARE)), ids["ci.mp4"]: (1, _box_of(CIRCLE))}
+    for stem, rows in labels.items():
+        vid = stem.rsplit("_", 1)[0]
+        class_id, box = truth[vid]
+        assert len(rows) == 1, f"{stem}: {rows}"
+        assert rows[0][0] == class_id
+        assert rows[0][1:] == pytest.approx(box, abs=0.02), stem
+    # by-video split: every video's frames on one side only
+    with open(dataset / "manifest.csv") as handle:
+        sides: dict[str, set[str]] = {}
+        for row in csv.DictReader(handle):
+            sides.setdefault(row["video_id"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in sides.values())
+    report = workflow.path("results/report.md").read_text()
+    assert ids["blank.mp4"] in report and "no frame shows square, circle" in report
+
+
+def test_cross_video_duplicates_removed(workflow, shape_server):
+    """The same clip at another resolution/bitrate adds no images to the dataset."""
+    workflow.write_urls([f"{shape_server}/sq.mp4", f"{shape_server}/sq_small.mp4"])
+    _pipeline_config(workflow)
+    workflow.run()
+    summary = json.loads(workflow.path("results/summary.json").read_text())
+    videos = summary["videos"]
+    assert all(v["filtered"] == 3 for v in videos.values()), videos
+    # consecutive frames of a static object collapse; both videos hold the same frames
+    after_collapse = sum(v["after_collapse"] for v in videos.values())
+    in_dataset = summary["totals"]["in_dataset"]
+    assert in_dataset == after_collapse // 2, summary["totals"]
+    assert in_dataset >= 1
+    with open(workflow.path("results/dedup/clusters.tsv")) as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    clusters = {row["cluster"] for row in rows}
+    assert len(clusters) == in_dataset
+    assert sum(int(r["kept"]) for r in rows) == in_dataset
+    assert len({r["video_id"] for r in rows}) == 2
+
+
+def test_filter_jobs_never_overlap(workflow, video_dir, server):
+    """With --cores 4 --resources gpu=1 the model windows of filter jobs are disjoint."""
+    names = ["alpha.mp4", "beta.mp4", "gamma.mp4", "delta.mp4"]
+    workflow.write_urls([f"{server}/{name}" for name in names])
+    workflow.config["filter"]["classes"] = []
+    workflow.run("--cores=4", "--resources=gpu=1", "filtered")
+    windows = []
+    for log in workflow.path("logs/filter_frames").glob("*.log"):
+        match = re.search(r"model window (\d+\.\d+) (\d+\.\d+)", log.read_text())
+        assert match, log.read_text()
+        windows.append((float(match.group(1)), float(match.group(2))))
+    assert len(windows) == 4
+    windows.sort()
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        assert start >= end, windows
+
+
+def test_dataset_trains_and_loads_in_pycocotools(workflow, shape_server, tmp_path, shapes_model):
+    """data.yaml validates in ultralytics with the tiny model; COCO JSON loads in pycocotools."""
+    from pycocotools.coco import COCO
+    from ultralytics import YOLO
+
+    workflow.write_urls([f"{shape_server}/sq.mp4", f"{shape_server}/ci.mp4"])
+    _pipeline_config(workflow)
+    workflow.run()
+    dataset = workflow.path("results/dataset")
+    moved = tmp_path / "moved-dataset"
+    shutil.copytree(dataset, moved)  # relocatable: paths are relative to data.yaml
+    metrics = YOLO(str(shapes_model)).val(
+        data=str(moved / "data.yaml"),
+        imgsz=320,
+        batch=4,
+        device="cpu",
+        plots=False,
+        project=str(tmp_path / "runs"),
+        verbose=False,
+    )
+    assert metrics.box.map50 > 0.5
+    for split in ("train", "val"):
+        coco = COCO(str(moved / "annotations" / f"instances_{split}.json"))
+        names = {c["name"] for c in coco.loadCats(coco.getCatIds())}
+        assert names == {"square", "circle"}
+        for ann in coco.loadAnns(coco.getAnnIds()):
+            image = coco.loadImgs(ann["image_id"])[0]
+            assert (moved / "images" / split / image["file_name"]).exists()
+
+
+def _mtimes(root: Path, pattern: str) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.glob(pattern)}
+
+
+def test_adding_a_url_reuses_old_work(workflow, shape_server, shapes_model):
+    """A new URL runs only its own chain; the aggregate neither re-hashes nor re-labels old frames."""
+    other_model = workflow.root.parent / "labeller.pt"
+    shutil.copy(shapes_model, other_model)  # a different model spec: labels come from the cache
+    _pipeline_config(workflow, model=str(other_model))
+    workflow.write_urls([f"{shape_server}/sq.mp4"])
+    workflow.run()
+    first = json.loads(workflow.path("results/summary.json").read_text())
+    assert first["labels"]["computed"] == first["totals"]["in_dataset"] > 0
+    before = _mtimes(workflow.root, "results/*/*") | _mtimes(workflow.root, "results/*/*/*.jpg")
+
+    workflow.write_urls([f"{shape_server}/sq.mp4", f"{shape_server}/ci.mp4"])
+    dry = workflow.run("-n", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.MULTILINE))
+    for rule in ("download_video", "extract_frames", "filter_frames", "hash_frames"):
+        assert counts.get(rule) == "1", dry.stdout
+    assert counts.get("build_dataset") == "1"
+    workflow.run()
+    second = json.loads(workflow.path("results/summary.json").read_text())
+    new_vid = video_id(f"{shape_server}/ci.mp4")
+    assert second["labels"]["computed"] == second["videos"][new_vid]["in_dataset"] > 0
+    assert second["labels"]["reused"] == first["totals"]["in_dataset"]
+    after = _mtimes(workflow.root, "results/*/*") | _mtimes(workflow.root, "results/*/*/*.jpg")
+    old_vid = video_id(f"{shape_server}/sq.mp4")
+    for path, mtime in before.items():
+        if old_vid in path and "dataset" not in path:
+            assert after[path] == mtime, f"{path} was rewritten"
+    assert os.path.exists(workflow.path(f"results/hashes/{new_vid}.tsv"))

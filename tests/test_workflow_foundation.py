@@ -1,0 +1,277 @@
+"""The download + frames half of the workflow, run with the real Snakemake, yt-dlp and ffmpeg.
+
+Targets are ``frames`` (every URL's frames folder) so these tests do not depend on the later
+stages. The videos come from the session ``server`` (conftest): alpha 3 s, beta/gamma/delta 2 s.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Workflow, free_port
+from PIL import Image
+
+from framesift.frames import MANIFEST, read_manifest
+from framesift.urls import video_id
+
+FPS2_3S = [0, 500, 1000, 1500, 2000, 2500]  # fps 2 on alpha (3 s)
+FPS2_2S = [0, 500, 1000, 1500]  # fps 2 on beta/gamma/delta (2 s)
+
+
+def _output(proc) -> str:
+    return f"{proc.stdout}\n{proc.stderr}"
+
+
+def _job_counts(text: str) -> dict[str, int]:
+    """The first 'Job stats' table of a snakemake run or dry run: rule → job count."""
+    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+\d+", text, re.S)
+    if not match:
+        return {}
+    rows = (line.split() for line in match.group(1).splitlines() if line.strip())
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def _frames(workflow: Workflow, vid: str) -> list[int]:
+    """Timestamps of ``vid``'s frames, checking the manifest lists exactly the jpg files."""
+    folder = workflow.path(f"results/frames/{vid}")
+    frames = read_manifest(folder / MANIFEST)
+    jpgs = sorted(p.name for p in folder.glob("*.jpg"))
+    assert sorted(f.file for f in frames) == jpgs
+    assert all(name.startswith(f"{vid}_") for name in jpgs)
+    return [f.timestamp_ms for f in frames]
+
+
+def _record(workflow: Workflow, stage: str, vid: str) -> dict:
+    return json.loads(workflow.path(f"results/failures/{stage}/{vid}.json").read_text())
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    """Modification times of the files (not folders) under ``folder``."""
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_good_and_bad_urls_in_one_run(workflow: Workflow, server: str) -> None:
+    refused = f"http://127.0.0.1:{free_port()}/gone.mp4"
+    shell_text = f"{server}/delta.mp4?q=$(touch${{IFS}}pwned)&r=`touch${{IFS}}pwned2`;x|y"
+    lines = [
+        "# test videos",
+        f"{server}/alpha.mp4",
+        f"  {server}/beta.mp4  ",
+        shell_text,  # a URL is data: fetched verbatim, never seen by a shell
+        f"{server}/missing.mp4",  # 404
+        f"{server}/page.html",  # not a video
+        refused,  # nothing listening
+        f"{server}/corrupt.mp4",  # downloads, does not decode
+        "ftp://example.com/x.mp4",  # line 9: malformed
+        "",
+        f"{server}/alpha.mp4",  # duplicate line
+        f"{server}/beta.mp4#again",  # same video, with a fragment
+    ]
+    workflow.write_urls(lines)
+    proc = workflow.run("-k", "frames")
+    out = _output(proc)
+
+    ids = {name: video_id(f"{server}/{name}") for name in ("alpha.mp4", "beta.mp4")}
+    ids["delta"] = video_id(shell_text)
+    for name in ("missing.mp4", "page.html", "corrupt.mp4"):
+        ids[name] = video_id(f"{server}/{name}")
+    ids["refused"] = video_id(refused)
+    assert _job_counts(out)["download_video"] == 7  # duplicates fetched once, bad line skipped
+
+    assert _frames(workflow, ids["alpha.mp4"]) == FPS2_3S
+    assert _frames(workflow, ids["beta.mp4"]) == FPS2_2S
+    assert _frames(workflow, ids["delta"]) == FPS2_2S
+    assert not list(workflow.root.rglob("pwned*"))
+
+    expected = {
+        "missing.mp4": ("download", "404"),
+        "page.html": ("download", "not a video page"),
+        "refused": ("download", "refused"),
+        "corrupt.mp4": ("frames", "cannot extract frames"),
+    }
+    for key, (stage, reason) in expected.items():
+        vid = ids[key]
+        record = _record(workflow, stage, vid)
+        assert record["video_id"] == vid and record["stage"] == stage
+        assert record["kind"] == "permanent"
+        assert reason in record["reason"].lower()
+        assert _frames(workflow, vid) == []  # a completed, empty chain
+        assert vid in out  # the run summary names it
+    assert sorted(p.stem for p in workflow.path("results/failures").rglob("*.json")) == sorted(
+        ids[key] for key in expected
+    )
+    assert "config/urls.txt:9: not an http(s) URL" in out
+
+
+@pytest.mark.slow
+def test_frame_mode_from_config_and_mode_change_reextracts_only(
+    workflow: Workflow, server: str
+) -> None:
+    workflow.write_urls([f"{server}/alpha.mp4"])
+    vid = video_id(f"{server}/alpha.mp4")
+    workflow.config["frames"] = {"mode": "interval", "interval": 1.0}
+    workflow.run("frames")
+    assert _frames(workflow, vid) == [0, 1000, 2000]
+    video = workflow.path(f"results/videos/{vid}.mp4")
+    downloaded = video.stat().st_mtime_ns
+
+    # make_video's GOP is 2 s; a settings change re-extracts without downloading again
+    workflow.config["frames"] = {"mode": "keyframes", "max_width": 80}
+    counts = _job_counts(_output(workflow.run("frames")))
+    assert counts == {"extract_frames": 1, "frames": 1}, counts
+    assert _frames(workflow, vid) == [0, 2000]
+    assert video.stat().st_mtime_ns == downloaded
+    folder = workflow.path(f"results/frames/{vid}")
+    assert {Image.open(p).size for p in folder.glob("*.jpg")} == {(80, 46)}
+
+
+@pytest.mark.slow
+def test_incremental_reruns(workflow: Workflow, server: str, video_dir: Path) -> None:
+    urls = [f"{server}/alpha.mp4", f"{server}/beta.mp4"]
+    alpha, beta = (video_id(url) for url in urls)
+    workflow.write_urls(urls)
+    workflow.run("frames")
+    results = workflow.path("results")
+
+    # 1. nothing changed: nothing to do
+    again = _output(workflow.run("frames"))
+    assert "Nothing to be done" in again
+
+    # 2. a changed video: only its frames are extracted again. (Content, not just mtime:
+    # Snakemake 9 checksums inputs under 1 MB and skips mtime-only changes, so a bare
+    # `touch` of these small clips would rerun nothing.)
+    before = _mtimes(results)
+    video = results / f"videos/{alpha}.mp4"
+    video.write_bytes(video_dir.joinpath("gamma.mp4").read_bytes())  # 2 s instead of 3 s
+    later = time.time() + 1
+    os.utime(video, (later, later))
+    out = _output(workflow.run("frames"))
+    assert _job_counts(out) == {"extract_frames": 1, "frames": 1}, out
+    assert f"wildcards: vid={alpha}" in out and f"wildcards: vid={beta}" not in out
+    after = _mtimes(results)
+    changed = {path for path in after if before.get(path) != after[path]}
+    assert changed - {f"videos/{alpha}.mp4"}, "frames were re-extracted"
+    assert all(
+        path == f"videos/{alpha}.mp4" or path.startswith(f"frames/{alpha}") for path in changed
+    ), changed
+    assert _frames(workflow, alpha) == FPS2_2S
+
+    # 3. a new URL: only that video is downloaded and extracted
+    gamma = video_id(f"{server}/gamma.mp4")
+    workflow.write_urls([*urls, f"{server}/gamma.mp4"])
+    dry = _output(workflow.run("frames", "-n"))
+    counts = _job_counts(dry)
+    assert counts["download_video"] == 1 and counts["extract_frames"] == 1, counts
+    assert f"wildcards: vid={gamma}" in dry
+    before = _mtimes(results)
+    workflow.run("frames")
+    after = _mtimes(results)
+    assert {path: before[path] for path in before} == {path: after[path] for path in before}
+    assert _frames(workflow, gamma) == FPS2_2S
+
+
+@pytest.mark.parametrize(
+    ("frames", "must_name", "max_lines"),
+    [
+        ({"fps": "fast"}, ["['frames']['fps']", "'fast' is not of type 'number'"], 20),
+        ({"mode": "bogus"}, ["['frames']['mode']", "'bogus' is not one of"], 20),
+        # jsonschema prints the whole `frames` schema after the one useful line (~57 lines)
+        ({"fsp": 2.0}, ["'fsp' was unexpected"], 80),
+    ],
+    ids=["wrong-type", "unknown-mode", "unknown-key"],
+)
+def test_bad_config_fails_with_a_short_message_naming_the_key(
+    workflow: Workflow, frames: dict, must_name: list[str], max_lines: int
+) -> None:
+    workflow.write_urls([])
+    workflow.config["frames"] = frames
+    proc = workflow.run("frames", "-n", check=False)
+    out = _output(proc)
+    assert proc.returncode != 0
+    assert "Error validating config file" in out
+    lines = out.strip().splitlines()
+    assert "ValidationError" in lines[2]  # the third line already says what is wrong
+    for text in must_name:
+        assert text in out, out
+    assert len(lines) <= max_lines, out
+    assert not workflow.path("results").exists()
+
+
+class _Flaky(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, or answers 503 to everything while ``broken`` is set."""
+
+    broken = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.broken.is_set():
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        if self.broken.is_set():
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_HEAD()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def flaky_server(video_dir: Path) -> Iterator[tuple[str, threading.Event]]:
+    """(base URL, ``broken`` switch) of a server that answers 503 while the switch is set."""
+    handler_class = type("_FlakyHere", (_Flaky,), {"broken": threading.Event()})
+    handler = functools.partial(handler_class, directory=str(video_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler_class.broken
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.slow
+def test_transient_failure_fails_the_run_then_a_rerun_completes_it(
+    workflow: Workflow, server: str, flaky_server: tuple[str, threading.Event]
+) -> None:
+    flaky_base, broken = flaky_server
+    flaky_url, good_url = f"{flaky_base}/beta.mp4", f"{server}/alpha.mp4"
+    flaky, good = video_id(flaky_url), video_id(good_url)
+    workflow.write_urls([flaky_url, good_url])
+
+    broken.set()
+    proc = workflow.run("-k", "frames", check=False)
+    out = _output(proc)
+    assert proc.returncode != 0
+    assert _frames(workflow, good) == FPS2_3S  # -k: the other video still completes
+    record = _record(workflow, "download", flaky)
+    assert record["kind"] == "transient" and "503" in record["reason"]
+    assert record["url"] == flaky_url
+    assert flaky in out and "transient" in out
+    assert not workflow.path(f"results/videos/{flaky}.mp4").exists()
+    assert not workflow.path(f"results/frames/{flaky}").exists()
+
+    broken.clear()
+    workflow.run("frames")
+    assert _frames(workflow, flaky) == FPS2_2S
+    assert not workflow.path(f"results/failures/download/{flaky}.json").exists()
