@@ -134,13 +134,18 @@ def shapes_model() -> Path:
 @pytest.fixture
 def workflow(tmp_path: Path) -> Workflow:
     """An empty workflow directory with a fast, offline config (shipped tiny model)."""
+    return new_workflow(tmp_path / "run")
+
+
+def new_workflow(root: Path) -> Workflow:
+    """A workflow directory at ``root`` with the fast offline test config."""
     config = {
         "urls": "config/urls.txt",
         "download": {"socket_timeout": 5, "retries": 0, "timeout": 60, "job_retries": 0},
         "frames": {"mode": "fps", "fps": 2.0},
-        "filter": {"model": str(SHAPES_MODEL), "imgsz": 320, "device": "cpu"},
+        "filter": {"model": str(SHAPES_MODEL), "imgsz": 320, "conf": 0.4, "device": "cpu"},
     }
-    return Workflow(tmp_path / "run", config)
+    return Workflow(root, config)
 
 
-__all__ = ["Shape", "VideoSpec", "Workflow", "free_port", "SHAPES_MODEL", "REPO"]
+__all__ = ["Shape", "VideoSpec", "Workflow", "free_port", "new_workflow", "SHAPES_MODEL", "REPO"]

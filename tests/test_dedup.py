@@ -107,7 +107,7 @@ def test_huge_identical_group_is_linear() -> None:
     words[-3:, 0] = [1, 0xDEADBEEE, 2**63]
     start = time.perf_counter()
     labels = cluster_labels(words, 1)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 5.0  # O(g^2) would be ~4.5e10 pairs
     assert labels[:-3].max() == 0 and labels[-3:].tolist() == [1, 0, 2]
 
 

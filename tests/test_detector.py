@@ -123,7 +123,7 @@ VIDEOS = {
         background="testsrc2",
         shapes=(
             Shape("circle", 225, 150, 90, 0.0, 2.3),
-            Shape("square", 450, 60, 50, 1.2, 3.3),
+            Shape("square", 450, 60, 50, 1.2, 2.8),  # at t=3 the red part of the band touches it
         ),
     ),
     "smptehdbars-both": VideoSpec(

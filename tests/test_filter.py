@@ -39,7 +39,7 @@ def _kept_times(out: Path) -> list[int]:
 
 
 def _options(**kwargs) -> DetectOptions:
-    return DetectOptions(imgsz=320, device="cpu", batch=3, **kwargs)
+    return DetectOptions(imgsz=320, conf=0.4, device="cpu", batch=3, **kwargs)
 
 
 def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
@@ -60,7 +60,9 @@ def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
 
 
 def test_class_selection(frames_dir, model, tmp_path):
-    summary = filter_frames(frames_dir, tmp_path / "c", model, "shapes", _options(classes=("circle",)))
+    summary = filter_frames(
+        frames_dir, tmp_path / "c", model, "shapes", _options(classes=("circle",))
+    )
     assert _kept_times(tmp_path / "c") == [2500, 3000, 3500]
     assert summary.kept == 3
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import new_workflow
 
 from framesift.synthetic import Shape, VideoSpec, make_video, reencode, serve_directory
 from framesift.urls import video_id
@@ -63,13 +64,20 @@ def _box_of(shape: Shape, width: int = 640, height: int = 360) -> list[float]:
     return [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height]
 
 
-def test_dataset_from_synthetic_videos(workflow, shape_server):
-    """Frames with objects are kept, blank frames dropped; labels match the drawn boxes."""
+@pytest.fixture(scope="module")
+def built(shape_server, tmp_path_factory):
+    """One full run on the three clips, shared by the read-only checks below."""
+    workflow = new_workflow(tmp_path_factory.mktemp("built") / "run")
     urls = [f"{shape_server}/{name}" for name in SPECS]
     workflow.write_urls(urls)
     _pipeline_config(workflow)
     workflow.run()
+    return workflow, urls
 
+
+def test_dataset_from_synthetic_videos(built):
+    """Frames with objects are kept, blank frames dropped; labels match the drawn boxes."""
+    workflow, urls = built
     ids = {name: video_id(url) for name, url in zip(SPECS, urls, strict=True)}
     for name, spec in SPECS.items():
         kept_dir = workflow.path(f"results/filtered/{ids[name]}")
@@ -142,14 +150,12 @@ def test_filter_jobs_never_overlap(workflow, video_dir, server):
         assert start >= end, windows
 
 
-def test_dataset_trains_and_loads_in_pycocotools(workflow, shape_server, tmp_path, shapes_model):
+def test_dataset_trains_and_loads_in_pycocotools(built, tmp_path, shapes_model):
     """data.yaml validates in ultralytics with the tiny model; COCO JSON loads in pycocotools."""
     from pycocotools.coco import COCO
     from ultralytics import YOLO
 
-    workflow.write_urls([f"{shape_server}/sq.mp4", f"{shape_server}/ci.mp4"])
-    _pipeline_config(workflow)
-    workflow.run()
+    workflow, _ = built
     dataset = workflow.path("results/dataset")
     moved = tmp_path / "moved-dataset"
     shutil.copytree(dataset, moved)  # relocatable: paths are relative to data.yaml
@@ -177,7 +183,7 @@ def _mtimes(root: Path, pattern: str) -> dict[str, int]:
 
 
 def test_adding_a_url_reuses_old_work(workflow, shape_server, shapes_model):
-    """A new URL runs only its own chain; the aggregate neither re-hashes nor re-labels old frames."""
+    """A new URL runs only its own chain; the aggregate re-hashes and re-labels no old frame."""
     other_model = workflow.root.parent / "labeller.pt"
     shutil.copy(shapes_model, other_model)  # a different model spec: labels come from the cache
     _pipeline_config(workflow, model=str(other_model))

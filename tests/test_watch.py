@@ -48,27 +48,34 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> No
 
 # -- the state machine, with a fake runner --------------------------------------------------
 class FakeRunner:
-    """Stands in for Snakemake: records when it ran; each run lasts ``duration`` seconds."""
+    """Stands in for Snakemake: records when it ran. With ``hold``, a run lasts until the test
+    calls ``release()`` (or the watcher stops it)."""
 
-    def __init__(self, duration: float = 0.0, results: list[RunResult] | None = None) -> None:
-        self.duration = duration
+    def __init__(self, hold: bool = False, results: list[RunResult] | None = None) -> None:
         self.results = list(results or [])
         self.calls: list[float] = []
         self.ended: list[float] = []
         self.stops: list[bool] = []
-        self.stopped = threading.Event()
+        self.stopped = False
+        self.go = threading.Event()
+        if not hold:
+            self.go.set()
+
+    def release(self) -> None:
+        self.go.set()
 
     def run(self) -> RunResult:
         self.calls.append(time.monotonic())
-        self.stopped.wait(self.duration)
+        self.go.wait(30)
         self.ended.append(time.monotonic())
-        if self.stopped.is_set():
+        if self.stopped:
             return RunResult(returncode=1, stopped=True)
         return self.results.pop(0) if self.results else RunResult(returncode=0)
 
     def stop(self, force: bool = False) -> None:
         self.stops.append(force)
-        self.stopped.set()
+        self.stopped = True
+        self.go.set()
 
 
 class Session:
@@ -119,7 +126,7 @@ def urls_text(*names: str) -> str:
 
 
 def test_initial_run_then_one_run_per_burst(session):
-    s = session(FakeRunner(), urls_text("a"))
+    s = session(FakeRunner(), urls_text("a"), debounce=0.5)
     wait_until(lambda: len(s.runner.ended) == 1, 5, "the initial run")
     last = 0.0
     for count in range(1, 21):  # 20 saves, 10 ms apart: one burst
@@ -128,18 +135,19 @@ def test_initial_run_then_one_run_per_burst(session):
     wait_until(lambda: len(s.runner.ended) == 2, 5, "the run after the burst")
     time.sleep(0.5)
     assert len(s.runner.calls) == 2
-    assert s.runner.calls[1] - last >= 0.2  # waited for the debounce
+    assert s.runner.calls[1] - last >= 0.5  # waited for the debounce
     assert "run 2 started (change): 20 videos (+20 -1)" in s.lines[-2]
     assert s.close() == 0
 
 
 def test_changes_during_a_run_cause_exactly_one_follow_up(session):
-    s = session(FakeRunner(duration=1.0), urls_text("a"))
+    s = session(FakeRunner(hold=True), urls_text("a"))
     wait_until(lambda: s.runner.calls, 5, "the initial run")
     s.save(urls_text("a", "b"))
-    time.sleep(0.3)  # longer than the debounce: two separate changes, both during run 1
+    time.sleep(0.4)  # twice the debounce: two separate changes, both during run 1
     s.save(urls_text("a", "b", "c"))
-    assert len(s.runner.ended) == 0, "the changes must arrive during run 1"
+    time.sleep(0.4)
+    s.runner.release()
     wait_until(lambda: len(s.runner.ended) == 2, 10, "the follow-up run")
     time.sleep(0.6)
     assert len(s.runner.calls) == 2
@@ -195,7 +203,7 @@ def test_locked_directory_is_retried_with_backoff(session):
 
 
 def test_stop_during_a_run_asks_the_runner_to_stop(session):
-    runner = FakeRunner(duration=30)
+    runner = FakeRunner(hold=True)
     s = session(runner, urls_text("a"))
     wait_until(lambda: runner.calls, 5, "the run")
     started = time.monotonic()
@@ -206,7 +214,7 @@ def test_stop_during_a_run_asks_the_runner_to_stop(session):
 
 
 def test_abort_kills_and_exits_130(session):
-    runner = FakeRunner(duration=30)
+    runner = FakeRunner(hold=True)
     s = session(runner, urls_text("a"))
     wait_until(lambda: runner.calls, 5, "the run")
     s.watcher.abort()
@@ -354,7 +362,7 @@ def kill_processes_in(root: Path) -> None:
 class WatchProcess:
     """``python -m framesift.cli watch`` on a workflow directory, and its log."""
 
-    def __init__(self, workflow: Workflow, *snakemake: str) -> None:
+    def __init__(self, workflow: Workflow) -> None:
         workflow.write_config()
         if not workflow.urls_file.exists():
             workflow.write_urls(["# urls"])
@@ -362,7 +370,7 @@ class WatchProcess:
         command = [
             sys.executable, "-m", "framesift.cli", "watch",
             "--urls", str(workflow.urls_file), "--debounce", "0.5",
-            "--", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *snakemake, "frames",
+            "--", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", "frames",
         ]  # fmt: skip
         self.stdout = (self.root / "watch.out").open("w")
         self.proc = subprocess.Popen(
@@ -387,7 +395,8 @@ class WatchProcess:
         ]
 
     def runs_ended(self) -> int:
-        return sum(1 for item in self.lines() if item[2] in ("finished", "failed", "stopped"))
+        ends = ("finished", "failed", "stopped")
+        return sum(1 for _, run, event, _ in self.lines() if run and event in ends)
 
     def idle(self) -> bool:
         return self.runs_ended() == len(self.events("started"))
@@ -419,8 +428,8 @@ class WatchProcess:
 def watch(workflow: Workflow) -> Iterator[Callable[..., WatchProcess]]:
     started: list[WatchProcess] = []
 
-    def start(*snakemake: str) -> WatchProcess:
-        started.append(WatchProcess(workflow, *snakemake))
+    def start() -> WatchProcess:
+        started.append(WatchProcess(workflow))
         return started[-1]
 
     yield start

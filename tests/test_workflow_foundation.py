@@ -183,29 +183,25 @@ def test_incremental_reruns(workflow: Workflow, server: str, video_dir: Path) ->
 
 
 @pytest.mark.parametrize(
-    ("frames", "must_name", "max_lines"),
+    ("frames", "message"),
     [
-        ({"fps": "fast"}, ["['frames']['fps']", "'fast' is not of type 'number'"], 20),
-        ({"mode": "bogus"}, ["['frames']['mode']", "'bogus' is not one of"], 20),
-        # jsonschema prints the whole `frames` schema after the one useful line (~57 lines)
-        ({"fsp": 2.0}, ["'fsp' was unexpected"], 80),
+        ({"fps": "fast"}, "config key frames.fps: 'fast' is not of type 'number'"),
+        ({"mode": "bogus"}, "config key frames.mode: 'bogus' is not one of fps, interval"),
+        ({"fsp": 2.0}, "config: unknown key frames.fsp; allowed here: mode, fps"),
     ],
     ids=["wrong-type", "unknown-mode", "unknown-key"],
 )
 def test_bad_config_fails_with_a_short_message_naming_the_key(
-    workflow: Workflow, frames: dict, must_name: list[str], max_lines: int
+    workflow: Workflow, frames: dict, message: str
 ) -> None:
     workflow.write_urls([])
     workflow.config["frames"] = frames
     proc = workflow.run("frames", "-n", check=False)
     out = _output(proc)
     assert proc.returncode != 0
-    assert "Error validating config file" in out
     lines = out.strip().splitlines()
-    assert "ValidationError" in lines[2]  # the third line already says what is wrong
-    for text in must_name:
-        assert text in out, out
-    assert len(lines) <= max_lines, out
+    assert lines[1].startswith(message), out  # line 1 says where, line 2 what is wrong
+    assert len(lines) <= 4, out
     assert not workflow.path("results").exists()
 
 

@@ -31,12 +31,13 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from framesift.fsutil import link_or_copy, publish_dir, staging_dir
 
 SPLITS = ("train", "val")
 MANIFEST_FIELDS = ("split", "image", "video_id", "url", "timestamp_ms", "source", "n_boxes")
@@ -166,21 +167,13 @@ def _validate(images: Sequence[DatasetImage], n_classes: int) -> None:
 # --------------------------------------------------------------------------- writers
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst``; copy when linking fails (other filesystem, no support)."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _write_split_files(root: Path, split: str, images: Sequence[DatasetImage]) -> None:
     """Images and YOLO label files of one split."""
     img_dir, lbl_dir = root / "images" / split, root / "labels" / split
     img_dir.mkdir(parents=True)
     lbl_dir.mkdir(parents=True)
     for img in images:
-        _link_or_copy(Path(img.source), img_dir / img.name)
+        link_or_copy(Path(img.source), img_dir / img.name)
         lines = [
             yolo_line(b.class_id, xyxy, img.width, img.height) for b, xyxy in _clipped_boxes(img)
         ]
@@ -292,25 +285,6 @@ def _build(
     (root / "data.yaml").write_text(_data_yaml_text(class_names, val_is_train))
 
 
-def _swap_in(tmp: Path, out_dir: Path) -> None:
-    """Rename ``tmp`` to ``out_dir``; an existing ``out_dir`` is moved aside first, then removed."""
-    old = None
-    if out_dir.exists() or out_dir.is_symlink():
-        old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except OSError:
-        if old is not None:
-            os.rename(old, out_dir)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
-
-
 def write_dataset(
     images: Sequence[DatasetImage],
     class_names: Sequence[str],
@@ -338,11 +312,10 @@ def write_dataset(
     by_split = {s: [i for i in ordered if sides[i.video_id] == s] for s in SPLITS}
     val_is_train = not by_split["val"]
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = staging_dir(out_dir)
     try:
         _build(tmp, by_split, class_names, val_is_train)
-        _swap_in(tmp, out_dir)
+        publish_dir(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -38,7 +38,7 @@ _CHUNK = 1 << 21  # elements per vectorised batch (bounds memory)
 # Cost model, in nanoseconds, measured on a 2-core x86 VM (numpy 2.x).
 _NS_PROBE_DIRECT = 8.0  # one flipped-key lookup in a dense table
 _NS_PROBE_SORTED = 150.0  # one flipped-key lookup by binary search
-_NS_CANDIDATE = 12.0  # expanding and verifying one candidate pair
+_NS_CANDIDATE = 30.0  # expanding and verifying one candidate pair
 _NS_SORT_ITEM = 60.0  # bucketing one hash for one block
 _NS_TABLE_SLOT = 6.0  # building one slot of a dense table
 _NS_CALL = 30_000.0  # fixed overhead of one vectorised probe round (per block bit)

@@ -18,7 +18,12 @@ DEMO_PORT = 47631
 DEMO_CONFIG = {
     "urls": "config/urls.txt",
     "frames": {"mode": "fps", "fps": 2.0},
-    "filter": {"model": "framesift:shapes", "classes": ["square", "circle"], "imgsz": 320},
+    "filter": {
+        "model": "framesift:shapes",
+        "classes": ["square", "circle"],
+        "imgsz": 320,
+        "conf": 0.4,  # the tiny model's threshold (src/framesift/models/README.md)
+    },
     "dataset": {"val_fraction": 0.25},
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 
@@ -19,23 +20,33 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def staging_dir(final: str | Path) -> Path:
     """A fresh empty temp folder beside ``final`` (same filesystem, so a rename is atomic)."""
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     return tmp
 
 
 def publish_dir(tmp: Path, final: str | Path) -> None:
-    """Move a finished staging folder into place, replacing any old folder at ``final``."""
+    """Move a finished staging folder into place, replacing any old folder at ``final``.
+
+    The old folder is renamed aside first and deleted afterwards (put back if the second rename
+    fails), so readers see the old or the new folder, never a half-written one.
+    """
     final = Path(final)
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
+    old = None
+    if final.exists() or final.is_symlink():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(final, old)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if old is not None:
+            os.rename(old, final)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> bool:

@@ -33,6 +33,7 @@ from framesift.failures import load_records
 from framesift.urls import read_url_file
 
 if TYPE_CHECKING:
+    from watchdog.events import FileSystemEventHandler
     from watchdog.observers.api import BaseObserver
 
 DEFAULT_SNAKEMAKE_ARGS = ("--cores", "all", "--keep-going", "--rerun-incomplete")
@@ -310,7 +311,7 @@ class SnakemakeRunner:
         pid = self._pid
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signum) if group else os.kill(pid, signum)
+                (os.killpg if group else os.kill)(pid, signum)
 
     def run(self) -> RunResult:
         """Run Snakemake once and wait for it."""
@@ -334,6 +335,8 @@ class SnakemakeRunner:
             try:
                 returncode = self._wait(proc)
             finally:
+                if self._stop_level:  # leave no stragglers of a stopped run behind
+                    self._signal(signal.SIGKILL, group=True)
                 self._pid = None
         if returncode < 0:  # killed before Snakemake could release its lock
             self._remove_new_locks(locks_before)
@@ -422,7 +425,7 @@ def observe(path: str | Path, callback: Callable[[], None]) -> BaseObserver:
         return _start(PollingObserver(timeout=0.5), _Handler(), directory)
 
 
-def _start(observer: BaseObserver, handler: object, directory: str) -> BaseObserver:
+def _start(observer: BaseObserver, handler: FileSystemEventHandler, directory: str) -> BaseObserver:
     observer.schedule(handler, directory, recursive=False)
     observer.daemon = True
     observer.start()
