@@ -43,6 +43,12 @@ def pytest_configure(config: pytest.Config) -> None:
     _offline_ultralytics_env(Path(tempfile.mkdtemp(prefix="framesift-tests-")))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the SLURM tests last: once their cluster is stopped, the installed SLURM client makes
+    every later snakemake start wait ~10 s (the executor plugin queries scontrol at import)."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
 SMALL = {"width": 160, "height": 90, "fps": 10}
 CLIPS = {
     "alpha.mp4": VideoSpec(duration=3.0, background="testsrc2", **SMALL),

@@ -463,14 +463,14 @@ def test_burst_of_30_urls_starts_at_most_two_runs(workflow, watch, server, slow_
     slow = f"{slow_server}/beta.mp4?delay=3"
     workflow.write_urls([slow])  # run 1 downloads for ~6 s
     w = watch()
-    w.wait(lambda: job_started(workflow), 60, "run 1's first job")
+    w.wait(lambda: job_started(workflow), 120, "run 1's first job")
     urls = [f"{server}/alpha.mp4?n={i}" for i in range(30)]
     assert len({video_id(url) for url in urls}) == 30
     for url in urls:  # one by one, within about a second
         append(workflow.urls_file, url)
         time.sleep(0.03)
     wanted = {video_id(url) for url in [*urls, slow]}
-    w.wait(lambda: frames_done(workflow) >= wanted and w.idle(), 240, "all 31 videos")
+    w.wait(lambda: frames_done(workflow) >= wanted and w.idle(), 400, "all 31 videos")
     time.sleep(1.5)  # nothing else starts
     started = w.events("started")
     print(f"\nburst of 30 appends: {len(started)} runs: " + "; ".join(s[3] for s in started))
@@ -483,12 +483,12 @@ def test_burst_of_30_urls_starts_at_most_two_runs(workflow, watch, server, slow_
 def test_change_during_a_run_gives_exactly_one_follow_up(workflow, watch, server, slow_server):
     workflow.write_urls([f"{slow_server}/gamma.mp4?delay=3"])  # run 1 downloads for ~6 s
     w = watch()
-    w.wait(lambda: job_started(workflow), 60, "run 1's first job")
+    w.wait(lambda: job_started(workflow), 120, "run 1's first job")
     append(workflow.urls_file, f"{server}/alpha.mp4")
     time.sleep(1.0)  # twice the debounce: two separate changes
     append(workflow.urls_file, f"{server}/beta.mp4")
     assert not w.runs_ended(), "both changes must land while run 1 is going"
-    w.wait(lambda: len(w.events("finished")) == 2, 120, "the follow-up run")
+    w.wait(lambda: len(w.events("finished")) == 2, 180, "the follow-up run")
     time.sleep(2.0)
     started = [item[3] for item in w.events("started")]
     assert len(started) == 2, started
@@ -505,22 +505,22 @@ def test_atomic_replace_recreate_and_comment_edits(workflow, watch, server):
     first, second, third = (f"{server}/{name}.mp4" for name in ("alpha", "beta", "gamma"))
     workflow.write_urls([first])
     w = watch()
-    w.wait(lambda: w.events("finished"), 60, "run 1")
+    w.wait(lambda: w.events("finished"), 120, "run 1")
     # comments, blank lines, spaces, a repeat and an invalid line: same set of videos, no run
     workflow.urls_file.write_text(f"# mine\n\n  {first}  \n{first}\nnot-a-url\n")
-    w.wait(lambda: w.events("unchanged"), 30, "the edit to be checked")
+    w.wait(lambda: w.events("unchanged"), 60, "the edit to be checked")
     # an editor's atomic save: temp file renamed over the original
     tmp = workflow.urls_file.with_name(".urls.txt.swp")
     tmp.write_text(f"{first}\n{second}\n")
     saved = datetime.now()
     os.replace(tmp, workflow.urls_file)
-    w.wait(lambda: len(w.events("finished")) == 2, 60, "run 2 after the atomic replace")
+    w.wait(lambda: len(w.events("finished")) == 2, 120, "run 2 after the atomic replace")
     latency = [(w.events("started")[1][0] - saved).total_seconds()]
     # deleted, then written anew
     workflow.urls_file.unlink()
     workflow.urls_file.write_text(f"{first}\n{second}\n{third}\n")
     saved = datetime.now()
-    w.wait(lambda: len(w.events("finished")) == 3, 60, "run 3 after delete + recreate")
+    w.wait(lambda: len(w.events("finished")) == 3, 120, "run 3 after delete + recreate")
     latency.append((w.events("started")[2][0] - saved).total_seconds())
     print(f"\nsave -> run start (debounce 0.5 s): {', '.join(f'{x:.2f} s' for x in latency)}")
     assert len(w.events("started")) == 3
@@ -533,7 +533,7 @@ def test_sigterm_during_a_run_stops_cleanly(workflow, watch, server, slow_server
     urls = [f"{slow_server}/alpha.mp4?delay=2&n={i}" for i in range(2)] + [f"{server}/beta.mp4"]
     workflow.write_urls(urls)
     w = watch()
-    w.wait(lambda: job_started(workflow), 60, "a download job to start")
+    w.wait(lambda: job_started(workflow), 120, "a download job to start")
     w.proc.send_signal(signal.SIGTERM)
     assert w.proc.wait(60) == 0
     assert "run 1 stopped" in w.log.read_text()
@@ -565,13 +565,13 @@ def test_waits_while_another_snakemake_holds_the_lock(workflow, watch, server, t
     )  # fmt: skip
     try:
         locks = workflow.root / ".snakemake" / "locks"
-        wait_until(lambda: locks.exists() and any(locks.iterdir()), 60, "the holder's lock")
+        wait_until(lambda: locks.exists() and any(locks.iterdir()), 120, "the holder's lock")
         w = watch()
-        w.wait(lambda: w.events("locked"), 60, "the watcher to find the lock")
+        w.wait(lambda: w.events("locked"), 120, "the watcher to find the lock")
         assert not w.events("failed") and not w.events("finished")
         os.killpg(holder.pid, signal.SIGTERM)  # the other Snakemake ends cleanly
         holder.wait(60)
-        w.wait(lambda: w.events("finished"), 90, "the run after the lock is released")
+        w.wait(lambda: w.events("finished"), 180, "the run after the lock is released")
     finally:
         if holder.poll() is None:
             os.killpg(holder.pid, signal.SIGKILL)

@@ -1,4 +1,4 @@
-"""The ``framesift`` command: ``framesift --version``, ``framesift watch ...``.
+"""The ``framesift`` command: ``--version``, ``watch ...``, ``demo ...``.
 
 Subcommands register themselves through an ``add_parser(subparsers)`` function that creates
 their parser and sets ``handler`` (a function ``(args) -> exit code``) with ``set_defaults``
@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from framesift import __version__
+from framesift import __version__, demo
 
 WATCH_USAGE = (
     "framesift watch [-h] [--urls FILE] [--debounce SECONDS] [--log FILE] [-- SNAKEMAKE_ARG ...]"
@@ -83,6 +83,7 @@ def _run_watch(args: argparse.Namespace) -> int:
 # ``add_parser(subparsers)`` in its module and list it here, e.g. ``demo.add_parser``.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_watch_parser,
+    demo.add_parser,
 ]
 
 

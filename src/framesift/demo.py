@@ -10,10 +10,6 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import yaml
-
-from framesift.synthetic import demo_specs, reencode, render_all, serve_directory
-
 DEMO_PORT = 47631
 DEMO_CONFIG = {
     "urls": "config/urls.txt",
@@ -40,6 +36,8 @@ def find_snakefile(explicit: str | None) -> Path:
 
 def prepare(directory: Path) -> Path:
     """Render the demo clips (plus a re-encoded near-duplicate) into ``directory/served``."""
+    from framesift.synthetic import demo_specs, reencode, render_all
+
     served = directory / "served"
     if not (served / "empty.mp4").exists():
         render_all(served, demo_specs())
@@ -49,6 +47,8 @@ def prepare(directory: Path) -> Path:
 
 def write_inputs(directory: Path, base_url: str) -> None:
     """The demo's config and URL file (one broken URL included, to show failure records)."""
+    import yaml
+
     config_dir = directory / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.yaml").write_text(yaml.safe_dump(DEMO_CONFIG, sort_keys=False))
@@ -68,11 +68,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--port", type=int, default=DEMO_PORT, help="loopback port; a fixed one keeps ids stable"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns snakemake's exit code."""
+    from framesift.synthetic import serve_directory
+
     directory = Path(args.dir).resolve()
     snakefile = find_snakefile(args.snakefile)
     started = time.monotonic()
