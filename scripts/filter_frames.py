@@ -18,15 +18,7 @@ def main(smk, log):
         log.info(f"{vid}: no frames (an earlier stage failed); empty filtered folder")
         write_empty(out_dir, settings["model"])
         return
-    options = DetectOptions(
-        conf=settings["conf"],
-        imgsz=settings["imgsz"],
-        batch=settings["batch"],
-        device=settings["device"],
-        half=settings["half"],
-        classes=tuple(settings["classes"]),
-        min_box_area=settings["min_box_area"],
-    )
+    options = DetectOptions.from_settings(settings)
     started = time.time()
     try:
         model = load_model(settings["model"])

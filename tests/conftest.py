@@ -105,21 +105,18 @@ class Workflow:
         path.write_text(yaml.safe_dump(self.config))
         return path
 
+    def snakemake_command(self) -> list[str]:
+        """``python -m snakemake`` on the repo's Snakefile in this directory."""
+        return [
+            sys.executable, "-m", "snakemake",
+            "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(self.root),
+        ]  # fmt: skip
+
     def run(self, *args: str, timeout: float = 600, check: bool = True):
         self.write_config()
-        command = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(self.root),
-            "--cores",
-            "2",
-            "--resources=gpu=1",  # one token: a following target is not eaten as a resource
-            *args,
-        ]
+        # "--resources=gpu=1" as one token: a following target is not eaten as a resource
+        command = [*self.snakemake_command(), "--cores", "2", "--resources=gpu=1", *args]
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"

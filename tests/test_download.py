@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from framesift.download import (
     format_selector,
     ydl_options,
 )
+from framesift.synthetic import serve_handler
 
 FAST = DownloadOptions(socket_timeout=5, retries=0, timeout=60)
 
@@ -49,20 +50,6 @@ def _failure(url: str, out: Path, opts: DownloadOptions = FAST) -> DownloadFaile
     assert "\n" not in failure.reason
     assert list(out.iterdir()) == [], "a failed download leaves nothing behind"
     return failure
-
-
-@contextmanager
-def _http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 class _Unavailable(http.server.BaseHTTPRequestHandler):
@@ -189,7 +176,7 @@ def test_connection_refused_is_permanent(tmp_path: Path) -> None:
 
 
 def test_http_503_is_transient(tmp_path: Path) -> None:
-    with _http_server(_Unavailable) as base:
+    with serve_handler(_Unavailable) as base:
         failure = _failure(f"{base}/alpha.mp4", tmp_path)
     assert not failure.permanent
     assert "503" in failure.reason
@@ -237,7 +224,7 @@ def test_interrupted_transfer_leaves_no_part_file_or_workdir(
     opts = DownloadOptions(socket_timeout=10, retries=0, timeout=2)
     handler = _trickle_handler(video, chunk=256, pause=0.2)
     try:
-        with _http_server(handler) as base:
+        with serve_handler(handler) as base:
             started = time.monotonic()
             failure = _failure(f"{base}/slow.mp4", tmp_path, opts)
             elapsed = time.monotonic() - started

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -137,13 +136,7 @@ def _run_on_slurm(workflow: Workflow, *args: str) -> tuple[str, float]:
         "-k",
         "10",
         str(SLURM_RUN_TIMEOUT),
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workflow.root),
+        *workflow.snakemake_command(),
         "--workflow-profile",
         str(PROJECT_PROFILE),
         "--profile",

@@ -149,7 +149,7 @@ class LabelCache:
                 missing.append(video.kept_dir / name)
         self.reused += len(out)
         if missing:
-            options = _detect_options(settings)
+            options = DetectOptions.from_settings(settings)
             for frame, width, height, dets in detect_frames(model(), missing, options):
                 found = dets or []
                 out[frame.name] = (width, height, found)
@@ -162,18 +162,6 @@ class LabelCache:
             self.computed += len(missing)
             atomic_write_text(path, json.dumps(cache) + "\n")
         return out
-
-
-def _detect_options(settings: dict[str, Any]) -> DetectOptions:
-    return DetectOptions(
-        conf=settings["conf"],
-        imgsz=settings["imgsz"],
-        batch=settings["batch"],
-        device=settings["device"],
-        half=settings["half"],
-        classes=tuple(settings["classes"]),
-        min_box_area=settings["min_box_area"],
-    )
 
 
 def dataset_names(videos: Sequence[VideoFrames], wanted: Sequence[str], labeller_names: dict):

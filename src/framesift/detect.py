@@ -63,6 +63,12 @@ class DetectOptions:
     classes: tuple[str, ...] = ()
     min_box_area: float = 0.0
 
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> DetectOptions:
+        """Options from a config section holding these keys (others are ignored)."""
+        fields = {k: settings[k] for k in cls.__dataclass_fields__ if k in settings}
+        return cls(**{**fields, "classes": tuple(settings.get("classes", ()))})
+
 
 def resolve_model_path(spec: str) -> str:
     """A local path for ``spec``: shipped aliases, existing files; other names pass through."""

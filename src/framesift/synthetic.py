@@ -12,10 +12,11 @@ import http.server
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -148,8 +149,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @contextmanager
 def serve_directory(root: Path, port: int = 0) -> Iterator[str]:
     """Serve ``root`` over HTTP on 127.0.0.1; yields the base URL (no trailing slash)."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
+    with serve_handler(functools.partial(_QuietHandler, directory=str(root)), port) as base:
+        yield base
+
+
+@contextmanager
+def serve_handler(handler: Callable[..., Any], port: int = 0) -> Iterator[str]:
+    """Run an HTTP request handler on 127.0.0.1 in a thread; yields the base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -197,6 +205,7 @@ __all__: Sequence[str] = (
     "make_video",
     "reencode",
     "serve_directory",
+    "serve_handler",
     "write_corrupt_video",
     "demo_specs",
     "render_all",
