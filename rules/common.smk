@@ -9,8 +9,9 @@ from pathlib import Path
 # even where the package is not installed (cluster nodes, conda environments).
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
+# (a write, not a requirement: no `envvars:` needed)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p)
 )
 
 from snakemake.exceptions import WorkflowError
