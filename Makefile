@@ -27,7 +27,7 @@ run: setup  ## run the workflow on config/config.yaml + config/urls.txt
 	$(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1 --keep-going
 
 test: setup  ## the full test suite (what CI runs)
-	$(VENV)/bin/pytest -q $(TESTS)
+	$(VENV)/bin/pytest -q --durations=10 $(TESTS)
 
 demo: setup  ## offline demo: synthetic videos served on 127.0.0.1 -> a dataset in demo-run/
 	$(VENV)/bin/framesift demo --dir demo-run

@@ -1,6 +1,7 @@
 rule extract_frames:
     input:
         video=f"results/videos/{{vid}}.{CONTAINER}",
+        info="results/videos/{vid}.info.json",
     output:
         frames=directory("results/frames/{vid}"),
     log:

@@ -1,5 +1,6 @@
 """Snakemake adapter: extract frames of one video (rule extract_frames)."""
 
+import json
 from pathlib import Path
 
 from framesift.failures import PERMANENT, FailureRecord, clear_record, write_record
@@ -19,7 +20,8 @@ def main(smk, log):
         frames = extract_frames(video, vid, out_dir, options)
     except ExtractionFailed as failure:
         reason = f"cannot extract frames: {failure}"
-        write_record(smk.params.failure, FailureRecord(vid, "frames", PERMANENT, reason))
+        url = json.loads(Path(smk.input.info).read_text()).get("url", "")
+        write_record(smk.params.failure, FailureRecord(vid, "frames", PERMANENT, reason, url))
         log.warning(f"{vid}: {reason} (permanent: recorded, video skipped)")
         write_empty(out_dir)
         return

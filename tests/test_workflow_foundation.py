@@ -107,6 +107,7 @@ def test_good_and_bad_urls_in_one_run(workflow: Workflow, server: str) -> None:
         assert record["video_id"] == vid and record["stage"] == stage
         assert record["kind"] == "permanent"
         assert reason in record["reason"].lower()
+        assert record["url"].endswith(key if key != "refused" else ".mp4"), record
         assert _frames(workflow, vid) == []  # a completed, empty chain
         assert vid in out  # the run summary names it
     assert sorted(p.stem for p in workflow.path("results/failures").rglob("*.json")) == sorted(
