@@ -35,6 +35,7 @@ class VideoFrames:
     rows: dict[str, dict[str, Any]]  # file -> detections row (width, height, boxes, ...)
     names: dict[int, str]
     kept_dir: Path
+    hash_meta: tuple[str, int]  # (hash type, hash size) of the video's hash table
 
 
 @dataclass
@@ -51,21 +52,21 @@ def load_videos(videos: Sequence[tuple[str, str]], results: Path) -> list[VideoF
     for vid, url in videos:
         kept_dir = results / "filtered" / vid
         det = read_detections(kept_dir / DETECTIONS)
-        _, hashes = read_hash_table(results / "hashes" / f"{vid}.tsv")
+        meta, hashes = read_hash_table(results / "hashes" / f"{vid}.tsv")
         rows = {row["file"]: row for row in det["frames"]}
         names = {int(k): v for k, v in det["names"].items()}
+        hash_meta = (meta["hash_type"], int(meta["hash_size"]))
         loaded.append(
-            VideoFrames(vid, url, det["frames_in"], len(rows), hashes, rows, names, kept_dir)
+            VideoFrames(
+                vid, url, det["frames_in"], len(rows), hashes, rows, names, kept_dir, hash_meta
+            )
         )
     return loaded
 
 
-def hash_settings(videos: Sequence[tuple[str, str]], results: Path) -> tuple[str, int]:
+def hash_settings(videos: Sequence[VideoFrames]) -> tuple[str, int]:
     """The hash type and size shared by all tables; mixing settings is an error."""
-    seen = set()
-    for vid, _ in videos:
-        meta, _ = read_hash_table(results / "hashes" / f"{vid}.tsv")
-        seen.add((meta["hash_type"], int(meta["hash_size"])))
+    seen = {video.hash_meta for video in videos}
     if len(seen) > 1:
         raise ValueError(f"hash tables use different settings {sorted(seen)}: rerun hash_frames")
     return seen.pop() if seen else ("phash", 8)
@@ -168,9 +169,7 @@ def dataset_names(videos: Sequence[VideoFrames], wanted: Sequence[str], labeller
     """Class names of the dataset: the configured classes, else all the labelling model's."""
     if wanted:
         return list(wanted)
-    names = dict(labeller_names)
-    for video in videos:
-        names = names or video.names
+    names = labeller_names or next((v.names for v in videos if v.names), {})
     return [names[k] for k in sorted(names)]
 
 
@@ -197,8 +196,8 @@ def build(
 ) -> AggregateResult:
     """Deduplicate across videos, label the representatives and write ``results/dataset``."""
     results = Path(results)
-    _, hash_size = hash_settings(videos, results)
     loaded = load_videos(videos, results)
+    _, hash_size = hash_settings(loaded)
     pool = candidate_pool(loaded)
     labels, reps = deduplicate(pool, hash_size, dedup["threshold"], dedup["prefer"])
     write_clusters(clusters_path, loaded, pool, labels, reps)
