@@ -211,21 +211,22 @@ class _Flaky(http.server.SimpleHTTPRequestHandler):
 
     broken = threading.Event()
 
+    def _answered_503(self) -> bool:
+        """Send a 503 while ``broken`` is set; True when it did."""
+        if not self.broken.is_set():
+            return False
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        if self.broken.is_set():
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_GET()
+        if not self._answered_503():
+            super().do_GET()
 
     def do_HEAD(self) -> None:  # noqa: N802
-        if self.broken.is_set():
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_HEAD()
+        if not self._answered_503():
+            super().do_HEAD()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
