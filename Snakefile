@@ -8,7 +8,8 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-# common.smk validates the config (one-line errors naming the key, then schema defaults)
+# common.smk validates the config (one-line errors naming the key, then schema defaults), reads
+# the URL file and prints the one-line state summary at the end of every run
 include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/frames.smk"
@@ -20,29 +21,20 @@ include: "rules/aggregate.smk"
 rule all:
     default_target: True
     input:
-        "results/dataset/data.yaml",
-        "results/report.md",
+        final_targets,
     log:
-        "logs/all.log",
+        log_path("all"),
 
 
 rule frames:
     input:
-        expand("results/frames/{vid}", vid=VIDEO_IDS),
+        expand(str(LAYOUT.frames("{vid}")), vid=VIDEO_IDS),
     log:
-        "logs/frames.log",
+        log_path("frames"),
 
 
 rule filtered:
     input:
-        expand("results/filtered/{vid}", vid=VIDEO_IDS),
+        expand(str(LAYOUT.filtered("{vid}")), vid=VIDEO_IDS),
     log:
-        "logs/filtered.log",
-
-
-onsuccess:
-    print_run_summary()
-
-
-onerror:
-    print_run_summary()
+        log_path("filtered"),

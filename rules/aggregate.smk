@@ -1,16 +1,18 @@
 rule build_dataset:
     input:
-        hashes=expand("results/hashes/{vid}.tsv", vid=VIDEO_IDS),
-        kept=expand("results/filtered/{vid}", vid=VIDEO_IDS),
+        hashes=expand(str(LAYOUT.hashes("{vid}")), vid=VIDEO_IDS),
+        kept=expand(str(LAYOUT.filtered("{vid}")), vid=VIDEO_IDS),
+        check=str(LAYOUT.model_check),
+        models=model_files,
     output:
-        data_yaml="results/dataset/data.yaml",
-        clusters="results/dedup/clusters.tsv",
-        report="results/report.md",
-        summary="results/summary.json",
+        data_yaml=str(LAYOUT.data_yaml),
+        clusters=str(LAYOUT.clusters),
+        report=str(LAYOUT.report),
+        summary=str(LAYOUT.summary),
     log:
-        "logs/build_dataset.log",
+        log_path("build_dataset"),
     benchmark:
-        "benchmarks/build_dataset.tsv"
+        benchmark_path("build_dataset")
     conda:
         "../workflow/envs/framesift.yaml"
     resources:

@@ -1,6 +1,7 @@
 # Python helpers of the workflow: URL list -> video ids, input functions, run summary.
 # (Kept apart from the rules, as `snakemake --lint` asks.)
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -17,9 +18,11 @@ os.environ.update(
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from framesift import lifecycle
 from framesift.config import config_problem
-from framesift.failures import load_records
-from framesift.urls import VIDEO_ID_PATTERN, read_url_file, youtube_id
+from framesift.detect import resolve_model_path
+from framesift.layout import Layout, benchmark_path, log_path
+from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
 
 _SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 _CONFIG_PROBLEM = config_problem(config, _SCHEMA)
@@ -32,12 +35,105 @@ wildcard_constraints:
     vid=VIDEO_ID_PATTERN,
 
 
-URL_LIST = read_url_file(config["urls"])
+try:
+    URL_LIST = read_url_file(config["urls"])
+except UrlFileMissing as _missing:
+    raise WorkflowError(f"framesift: {_missing}") from None
 VIDEO_IDS = URL_LIST.ids
 URL_OF = URL_LIST.url_of()
-CONTAINER = config["download"]["container"]
+LAYOUT = Layout.from_config(config)
+_WORKDIR = Path.cwd()  # Snakemake may change directory before the end-of-run summary
 for _problem in URL_LIST.problems:
     logger.warning(f"framesift: skipped URL line {_problem}")
+
+
+def _check_results_writable():
+    """One line naming the results folder when it cannot be written (not a traceback wall)."""
+    root = _WORKDIR / LAYOUT.root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise WorkflowError(
+            f"framesift: cannot write to the results folder {str(LAYOUT.root)!r} "
+            f"({error.strerror or error}): fix its permissions or free some disk space, "
+            "then run again"
+        ) from None
+
+
+if workflow.is_main_process and not workflow.dryrun:
+    _check_results_writable()
+
+
+def _dataset_images():
+    """How many images the existing dataset holds (0 when there is none)."""
+    return sum(1 for _ in LAYOUT.dataset.glob("images/*/*"))
+
+
+def _empty_url_file_message():
+    """What to tell the user when the URL file names no video (None: go ahead)."""
+    if VIDEO_IDS:
+        return None
+    where = config["urls"]
+    images = _dataset_images()
+    if images and not config["dataset"]["allow_empty"]:
+        return (
+            f"framesift: {where} lists no video; the existing dataset ({images} images) is "
+            "left as it is (set dataset.allow_empty: true to replace it with an empty one)"
+        )
+    if not images:
+        return (
+            f"framesift: {where} lists no video: add video URLs there (one per line), "
+            "or run `make demo` for an offline demo"
+        )
+    return None
+
+
+_EMPTY_MESSAGE = _empty_url_file_message()
+if _EMPTY_MESSAGE and workflow.is_main_process:
+    logger.warning(_EMPTY_MESSAGE)
+
+
+def final_targets(wildcards):
+    """The dataset and report, unless the URL file is empty (then nothing, see above)."""
+    if _EMPTY_MESSAGE:
+        return []
+    return [str(LAYOUT.data_yaml), str(LAYOUT.report)]
+
+
+def generation_of(stage):
+    """Input function: the retry generation of a stage's job (see framesift.lifecycle)."""
+
+    def generation(wildcards):
+        return lifecycle.generation(LAYOUT, stage, wildcards.vid)
+
+    return generation
+
+
+def job_attempt(wildcards, attempt):
+    """Snakemake's in-run attempt of a job, handed to the script as a resource."""
+    return attempt
+
+
+def job_retries(stage):
+    """In-run retries of a stage's job (one owner: framesift.lifecycle)."""
+    return lifecycle.job_retries(stage, config)
+
+
+def model_specs(wildcards=None):
+    """Model role -> spec: the filter model, and a separate labelling model when set."""
+    specs = {"filter": config["filter"]["model"]}
+    if config["detect"]["model"] not in (None, specs["filter"]):
+        specs["detect"] = config["detect"]["model"]
+    return specs
+
+
+def model_files(wildcards):
+    """The local model files in use: inputs, so that replacing one reruns what it affects."""
+    paths = {resolve_model_path(spec) for spec in model_specs().values()}
+    return sorted(path for path in paths if Path(path).is_file())
 
 
 def download_url(wildcards):
@@ -57,26 +153,25 @@ def download_format(wildcards):
     """Download settings that change the produced file (changing them re-downloads)."""
     return {
         "max_height": config["download"]["max_height"],
-        "container": CONTAINER,
+        "container": LAYOUT.container,
     }
 
 
-def filter_model():
-    """The filter model as configured (path or name)."""
-    return config["filter"]["model"]
-
-
 def print_run_summary():
-    """Tell the user where failures are recorded, one line each."""
-    records = load_records("results")
+    """End every run (no-op and dry run included) with one line of totals and the failures."""
+    videos = [(entry.video_id, entry.url) for entry in URL_LIST.entries]
+    layout = Layout.from_config(config, root=_WORKDIR / LAYOUT.root)
+    states = lifecycle.video_states(layout, videos)
+    for line in lifecycle.summary_lines(states):
+        sys.stderr.write(f"framesift: {line}\n")
     if URL_LIST.problems:
-        logger.warning(
-            f"framesift: {len(URL_LIST.problems)} URL line(s) skipped; see results/report.md"
+        sys.stderr.write(
+            f"framesift: {len(URL_LIST.problems)} URL line(s) skipped; see {LAYOUT.report}\n"
         )
-    for record in records:
-        logger.warning(
-            f"framesift: {record.video_id}: {record.stage} {record.kind}: {record.reason}"
-        )
+
+
+if workflow.is_main_process:
+    atexit.register(print_run_summary)
 
 
 def video_table(wildcards):
@@ -90,11 +185,14 @@ def url_problems(wildcards):
 
 
 def detect_settings(wildcards):
-    """Labelling model settings with nulls resolved to the filter's values."""
+    """Labelling settings with nulls resolved to the filter's values.
+
+    The filter's detections are reused only when model, confidence and size all match;
+    otherwise the labelling model runs (cached per frame) with these settings.
+    """
     detect, flt = config["detect"], config["filter"]
-    return {
+    settings = {
         "model": detect["model"] or flt["model"],
-        "reuse_filter": detect["model"] in (None, flt["model"]),
         "conf": flt["conf"] if detect["conf"] is None else detect["conf"],
         "imgsz": detect["imgsz"] or flt["imgsz"],
         "classes": flt["classes"],
@@ -103,3 +201,5 @@ def detect_settings(wildcards):
         "device": flt["device"],
         "half": flt["half"],
     }
+    same = all(settings[key] == flt[key] for key in ("model", "conf", "imgsz"))
+    return {**settings, "reuse_filter": same}

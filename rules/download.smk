@@ -1,18 +1,24 @@
 rule download_video:
+    input:
+        # ancient: a bad model stops the run before any download, and a re-check never
+        # re-downloads
+        check=ancient(str(LAYOUT.model_check)),
     output:
-        video=f"results/videos/{{vid}}.{CONTAINER}",
-        info="results/videos/{vid}.info.json",
+        video=str(LAYOUT.video("{vid}")),
+        info=str(LAYOUT.info("{vid}")),
     log:
-        "logs/download_video/{vid}.log",
+        log_path("download_video", "{vid}"),
     benchmark:
-        "benchmarks/download_video/{vid}.tsv"
-    retries: config["download"]["job_retries"]
+        benchmark_path("download_video", "{vid}")
+    retries: job_retries("download")
     localrule: config["download"]["local"]
     conda:
         "../workflow/envs/framesift.yaml"
+    resources:
+        attempt=job_attempt,
     params:
         url=download_url,
         settings=download_format,
-        failure="results/failures/download/{vid}.json",
+        generation=generation_of("download"),
     script:
         "../scripts/download_video.py"

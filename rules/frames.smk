@@ -1,17 +1,20 @@
 rule extract_frames:
     input:
-        video=f"results/videos/{{vid}}.{CONTAINER}",
-        info="results/videos/{vid}.info.json",
+        video=str(LAYOUT.video("{vid}")),
+        info=str(LAYOUT.info("{vid}")),
     output:
-        frames=directory("results/frames/{vid}"),
+        frames=directory(str(LAYOUT.frames("{vid}"))),
     log:
-        "logs/extract_frames/{vid}.log",
+        log_path("extract_frames", "{vid}"),
     benchmark:
-        "benchmarks/extract_frames/{vid}.tsv"
+        benchmark_path("extract_frames", "{vid}")
+    retries: job_retries("frames")
     conda:
         "../workflow/envs/framesift.yaml"
+    resources:
+        attempt=job_attempt,
     params:
         settings=config["frames"],
-        failure="results/failures/frames/{vid}.json",
+        generation=generation_of("frames"),
     script:
         "../scripts/extract_frames.py"

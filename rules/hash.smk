@@ -1,15 +1,19 @@
 rule hash_frames:
     input:
-        kept="results/filtered/{vid}",
+        kept=str(LAYOUT.filtered("{vid}")),
     output:
-        hashes="results/hashes/{vid}.tsv",
+        hashes=str(LAYOUT.hashes("{vid}")),
     log:
-        "logs/hash_frames/{vid}.log",
+        log_path("hash_frames", "{vid}"),
     benchmark:
-        "benchmarks/hash_frames/{vid}.tsv"
+        benchmark_path("hash_frames", "{vid}")
+    retries: job_retries("hash")
     conda:
         "../workflow/envs/framesift.yaml"
+    resources:
+        attempt=job_attempt,
     params:
         settings=config["hash"],
+        generation=generation_of("hash"),
     script:
         "../scripts/hash_frames.py"

@@ -1,34 +1,44 @@
 """Snakemake adapter: cross-video dedup, labels, dataset and report (rule build_dataset)."""
 
 import json
+import shutil
 import sys
-from pathlib import Path
 
 from framesift.aggregate import build
 from framesift.detect import ModelError
-from framesift.failures import load_records
 from framesift.fsutil import atomic_write_text
+from framesift.layout import Layout, staging_leftovers
+from framesift.lifecycle import archive_removed, failures_of
 from framesift.report import render_markdown, summary_dict
 from framesift.stagelog import run_stage
 
 
 def main(smk, log):
-    results = Path(smk.output.data_yaml).parents[1]
+    layout = Layout.from_config(smk.config)
     videos = [tuple(row) for row in smk.params.videos]
+    ids = [vid for vid, _ in videos]
     try:
         result = build(
             videos,
-            results,
+            layout,
             smk.params.dedup,
             smk.params.dataset,
             smk.params.detect,
-            Path(smk.output.clusters),
             log,
         )
     except ModelError as error:
         log.error(str(error))
         sys.exit(1)
-    summary = summary_dict(result, load_records(results), smk.params.url_problems)
+    for vid in archive_removed(layout, keep=ids):
+        log.info(f"{vid}: no longer in the URL file; its records moved to state/removed/")
+    for folder in layout.stage_folders():  # every per-video job of this run has ended
+        for leftover in staging_leftovers(folder):
+            log.info(f"removed a leftover of an interrupted run: {leftover}")
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+    summary = summary_dict(result, failures_of(layout, ids), smk.params.url_problems)
     atomic_write_text(smk.output.summary, json.dumps(summary, indent=1) + "\n")
     atomic_write_text(smk.output.report, render_markdown(summary))
     totals = summary["totals"]

@@ -1,32 +1,24 @@
 """Snakemake adapter: extract frames of one video (rule extract_frames)."""
 
-import json
+import sys
 from pathlib import Path
 
-from framesift.failures import PERMANENT, FailureRecord, clear_record, write_record
-from framesift.frames import ExtractionFailed, FrameOptions, extract_frames, write_empty
-from framesift.stagelog import run_stage
+from framesift.frames import FrameOptions, extract_frames, write_empty
+from framesift.stagejob import Outcome, run_video_stage
+from framesift.stagelog import run_stage, stage_job
 
 
 def main(smk, log):
-    vid = smk.wildcards.vid
+    job = stage_job(smk, "frames")
     video, out_dir = Path(smk.input.video), Path(smk.output.frames)
-    if video.stat().st_size == 0:
-        log.info(f"{vid}: no video (download failed permanently); empty frames folder")
-        write_empty(out_dir)
-        return
     options = FrameOptions(**smk.params.settings)
-    try:
-        frames = extract_frames(video, vid, out_dir, options)
-    except ExtractionFailed as failure:
-        reason = f"cannot extract frames: {failure}"
-        url = json.loads(Path(smk.input.info).read_text()).get("url", "")
-        write_record(smk.params.failure, FailureRecord(vid, "frames", PERMANENT, reason, url))
-        log.warning(f"{vid}: {reason} (permanent: recorded, video skipped)")
-        write_empty(out_dir)
-        return
-    clear_record(smk.params.failure)
-    log.info(f"{vid}: {len(frames)} frames ({options.mode}) -> {out_dir}")
+
+    def body() -> Outcome:
+        frames = extract_frames(video, job.video_id, out_dir, options)
+        log.info(f"{job.video_id}: {len(frames)} frames ({options.mode}) -> {out_dir}")
+        return Outcome(count=len(frames))
+
+    sys.exit(run_video_stage(job, body, lambda: write_empty(out_dir), log))
 
 
 run_stage("extract_frames", main, snakemake)  # noqa: F821 - injected by Snakemake

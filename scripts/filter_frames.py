@@ -4,39 +4,37 @@ import sys
 import time
 from pathlib import Path
 
-from framesift.detect import DetectOptions, ModelError, load_model
-from framesift.failures import EMPTY, FailureRecord, clear_record, write_record
+from framesift.detect import DetectOptions, DetectorFault, ModelError, load_model
 from framesift.filter import filter_frames, write_empty
-from framesift.frames import MANIFEST, read_manifest
-from framesift.stagelog import run_stage
+from framesift.lifecycle import EMPTY
+from framesift.stagejob import Outcome, StageFailed, run_video_stage
+from framesift.stagelog import run_stage, stage_job
 
 
 def main(smk, log):
-    vid, settings = smk.wildcards.vid, smk.params.settings
+    job = stage_job(smk, "filter")
+    settings = smk.params.settings
     frames_dir, out_dir = Path(smk.input.frames), Path(smk.output.kept)
-    if not read_manifest(frames_dir / MANIFEST):
-        log.info(f"{vid}: no frames (an earlier stage failed); empty filtered folder")
-        write_empty(out_dir, settings["model"])
-        return
     options = DetectOptions.from_settings(settings)
-    started = time.time()
-    try:
-        model = load_model(settings["model"])
-        summary = filter_frames(frames_dir, out_dir, model, settings["model"], options)
-    except ModelError as error:
-        log.error(f"{vid}: {error}")
-        sys.exit(1)
-    log.info(f"{vid}: model window {started:.6f} {time.time():.6f}")  # GPU-exclusive span
-    for name in summary.unreadable:
-        log.warning(f"{vid}: frame {name} is unreadable and was skipped")
-    log.info(f"{vid}: kept {summary.kept} of {summary.frames_in} frames")
-    if summary.kept == 0:
-        wanted = ", ".join(options.classes) or "any class"
-        reason = f"no frame shows {wanted} (of {summary.frames_in} frames)"
-        write_record(smk.params.failure, FailureRecord(vid, "filter", EMPTY, reason))
-        log.warning(f"{vid}: {reason}; recorded")
-    else:
-        clear_record(smk.params.failure)
+
+    def body() -> Outcome:
+        started = time.time()
+        try:
+            model = load_model(settings["model"])
+            summary = filter_frames(frames_dir, out_dir, model, settings["model"], options)
+        except (ModelError, DetectorFault) as error:
+            raise StageFailed(str(error), permanent=False) from error
+        log.info(f"{job.video_id}: model window {started:.6f} {time.time():.6f}")
+        for name in summary.unreadable:
+            log.warning(f"{job.video_id}: frame {name} is unreadable and was skipped")
+        log.info(f"{job.video_id}: kept {summary.kept} of {summary.frames_in} frames")
+        if summary.kept == 0:
+            wanted = ", ".join(options.classes) or "any class"
+            reason = f"no frame shows {wanted} (of {summary.frames_in} frames)"
+            return Outcome(EMPTY, reason, count=0)
+        return Outcome(count=summary.kept)
+
+    sys.exit(run_video_stage(job, body, lambda: write_empty(out_dir, settings["model"]), log))
 
 
 run_stage("filter_frames", main, snakemake)  # noqa: F821 - injected by Snakemake

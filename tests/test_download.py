@@ -167,10 +167,26 @@ def test_html_page_is_permanent_not_a_video_page(server: str, tmp_path: Path) ->
     assert failure.reason.startswith("not a video page")
 
 
-def test_connection_refused_is_permanent(tmp_path: Path) -> None:
+def test_zero_byte_file_is_permanent(tmp_path: Path) -> None:
+    """An empty response is never a video: retrying it would only repeat the failure."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "zero.mp4").write_bytes(b"")
+    out = tmp_path / "out"
+    out.mkdir()
+    from framesift.synthetic import serve_directory
+
+    with serve_directory(served) as base:
+        failure = _failure(f"{base}/zero.mp4", out)
+    assert failure.permanent
+    assert failure.reason.startswith("empty response")
+
+
+def test_connection_refused_is_transient(tmp_path: Path) -> None:
+    """Nothing listening may be a server that is down for now: retried on later runs."""
     started = time.monotonic()
     failure = _failure(f"http://127.0.0.1:{free_port()}/alpha.mp4", tmp_path)
-    assert failure.permanent
+    assert not failure.permanent
     assert "refused" in failure.reason.lower()
     assert time.monotonic() - started < 15
 

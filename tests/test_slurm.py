@@ -241,6 +241,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, shape_server, workflow, tmp_
 
     # 3. downloads ran on the submitting host (localrule), not through sbatch
     assert output.count("localrule download_video:") == 2, output[-6000:]
+    assert output.count("localrule check_model:") == 1, output[-6000:]  # once, on the host
     for vid in ids:
         assert workflow.path(f"results/videos/{vid}.mp4").stat().st_size > 0
 

@@ -10,6 +10,7 @@ import pytest
 from framesift.urls import (
     VIDEO_ID_PATTERN,
     LineProblem,
+    UrlFileMissing,
     check_url,
     generic_id,
     parse_lines,
@@ -252,6 +253,17 @@ def test_read_url_file(tmp_path: Path) -> None:
     assert parsed.repeats == [(5, YT)]
 
 
-def test_missing_url_file_is_an_empty_list(tmp_path: Path) -> None:
-    parsed = read_url_file(tmp_path / "nope.txt")
+def test_missing_url_file_is_an_error_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(UrlFileMissing) as caught:
+        read_url_file(missing)
+    message = str(caught.value)
+    assert str(missing) in message and "\n" not in message
+    assert "urls:" in message  # says what to do
+
+
+def test_empty_url_file_is_an_empty_list(tmp_path: Path) -> None:
+    empty = tmp_path / "urls.txt"
+    empty.write_text("# nothing yet\n\n")
+    parsed = read_url_file(empty)
     assert parsed.entries == [] and parsed.problems == [] and parsed.ids == []

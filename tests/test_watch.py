@@ -579,3 +579,18 @@ def test_waits_while_another_snakemake_holds_the_lock(workflow, watch, server, t
     assert len(w.events("started")) == 1
     assert frames_done(workflow) == {video_id(url)}
     assert "0 failures recorded" in w.events("finished")[0][3]
+
+
+def test_a_deleted_url_file_is_no_change(session):
+    """Deleting the URL file never starts a run (a run would see no video); recreating it does."""
+    s = session(FakeRunner(), urls_text("a"))
+    wait_until(lambda: s.runner.ended, 5, "the initial run")
+    s.urls.unlink()
+    s.watcher.notify()
+    wait_until(lambda: s.events("missing"), 5, "the deletion to be checked")
+    time.sleep(0.3)
+    assert len(s.runner.calls) == 1
+    assert s.lines[-1].endswith(f"watch missing: {s.urls} does not exist; no run")
+    s.save(urls_text("a", "b"))
+    wait_until(lambda: len(s.runner.ended) == 2, 5, "a run once the file is back")
+    assert s.close() == 0

@@ -51,7 +51,7 @@ def _frames(workflow: Workflow, vid: str) -> list[int]:
 
 
 def _record(workflow: Workflow, stage: str, vid: str) -> dict:
-    return json.loads(workflow.path(f"results/failures/{stage}/{vid}.json").read_text())
+    return json.loads(workflow.path(f"results/state/{stage}/{vid}.json").read_text())
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -96,23 +96,26 @@ def test_good_and_bad_urls_in_one_run(workflow: Workflow, server: str) -> None:
     assert not list(workflow.root.rglob("pwned*"))
 
     expected = {
-        "missing.mp4": ("download", "404"),
-        "page.html": ("download", "not a video page"),
-        "refused": ("download", "refused"),
-        "corrupt.mp4": ("frames", "cannot extract frames"),
+        "missing.mp4": ("download", "permanent", "404"),
+        "page.html": ("download", "permanent", "not a video page"),
+        "refused": ("download", "transient", "refused"),
+        "corrupt.mp4": ("frames", "permanent", "not a decodable video"),
     }
-    for key, (stage, reason) in expected.items():
+    for key, (stage, outcome, reason) in expected.items():
         vid = ids[key]
         record = _record(workflow, stage, vid)
         assert record["video_id"] == vid and record["stage"] == stage
-        assert record["kind"] == "permanent"
+        assert record["outcome"] == outcome
         assert reason in record["reason"].lower()
         assert record["url"].endswith(key if key != "refused" else ".mp4"), record
         assert _frames(workflow, vid) == []  # a completed, empty chain
         assert vid in out  # the run summary names it
-    assert sorted(p.stem for p in workflow.path("results/failures").rglob("*.json")) == sorted(
-        ids[key] for key in expected
-    )
+    failed = {
+        p.stem
+        for p in workflow.path("results/state").rglob("*.json")
+        if json.loads(p.read_text())["outcome"] in ("transient", "permanent")
+    }
+    assert failed == {ids[key] for key in expected}
     assert "config/urls.txt:9: not an http(s) URL" in out
 
 
@@ -249,27 +252,57 @@ def flaky_server(video_dir: Path) -> Iterator[tuple[str, threading.Event]]:
 
 
 @pytest.mark.slow
-def test_transient_failure_fails_the_run_then_a_rerun_completes_it(
+def test_transient_failure_is_retried_in_run_then_on_the_next_run(
     workflow: Workflow, server: str, flaky_server: tuple[str, threading.Event]
 ) -> None:
     flaky_base, broken = flaky_server
     flaky_url, good_url = f"{flaky_base}/beta.mp4", f"{server}/alpha.mp4"
     flaky, good = video_id(flaky_url), video_id(good_url)
     workflow.write_urls([flaky_url, good_url])
+    workflow.config["download"]["job_retries"] = 1  # Snakemake's own in-run retry
 
     broken.set()
-    proc = workflow.run("-k", "frames", check=False)
+    proc = workflow.run("frames")  # no -k needed: the failed chain completes empty
     out = _output(proc)
-    assert proc.returncode != 0
-    assert _frames(workflow, good) == FPS2_3S  # -k: the other video still completes
+    assert out.count("in-run attempt 1 of 2, Snakemake retries it") == 1
+    assert _frames(workflow, good) == FPS2_3S
     record = _record(workflow, "download", flaky)
-    assert record["kind"] == "transient" and "503" in record["reason"]
-    assert record["url"] == flaky_url
-    assert flaky in out and "transient" in out
-    assert not workflow.path(f"results/videos/{flaky}.mp4").exists()
-    assert not workflow.path(f"results/frames/{flaky}").exists()
+    assert record["outcome"] == "transient" and "503" in record["reason"]
+    assert record["attempts"] == 1 and record["url"] == flaky_url
+    assert flaky in out and "failed-transient (attempt 1 of 3)" in out
+    assert workflow.path(f"results/videos/{flaky}.mp4").stat().st_size == 0  # placeholder
+    assert _frames(workflow, flaky) == []
 
     broken.clear()
     workflow.run("frames")
     assert _frames(workflow, flaky) == FPS2_2S
-    assert not workflow.path(f"results/failures/download/{flaky}.json").exists()
+    record = _record(workflow, "download", flaky)
+    assert record["outcome"] == "done" and record["generation"] == 1
+    assert "Nothing to be done" in _output(workflow.run("frames"))  # a success stays done
+
+
+def test_unwritable_results_folder_is_one_line_naming_it(workflow: Workflow, server: str) -> None:
+    """An immutable results folder (chattr +i: unwritable even for root) or, where the
+    filesystem has no such flag, a file in its place: one line naming it, no traceback."""
+    import shutil
+    import subprocess
+
+    workflow.write_urls([f"{server}/alpha.mp4"])
+    results = workflow.path("results")
+    results.mkdir()
+    immutable = bool(shutil.which("chattr")) and (
+        subprocess.run(["chattr", "+i", str(results)], capture_output=True).returncode == 0
+    )
+    if not immutable:
+        results.rmdir()
+        results.write_text("not a folder")
+    try:
+        proc = workflow.run("frames", check=False)
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(results)], check=True)
+    out = _output(proc)
+    assert proc.returncode != 0
+    assert "framesift: cannot write to the results folder 'results'" in out, out
+    assert "Traceback" not in out
+    assert not workflow.path("logs/download_video").exists()  # stopped before any job

@@ -21,6 +21,7 @@ from framesift.detect import Detection, DetectOptions, class_names, detect_frame
 from framesift.filter import DETECTIONS, read_detections
 from framesift.fsutil import atomic_write_text
 from framesift.hashing import FrameHash, read_hash_table
+from framesift.layout import Layout
 
 
 @dataclass
@@ -46,13 +47,13 @@ class Pool:
     records: list[FrameHash] = field(default_factory=list)
 
 
-def load_videos(videos: Sequence[tuple[str, str]], results: Path) -> list[VideoFrames]:
+def load_videos(videos: Sequence[tuple[str, str]], layout: Layout) -> list[VideoFrames]:
     """Read each video's hash table and detections file."""
     loaded = []
     for vid, url in videos:
-        kept_dir = results / "filtered" / vid
+        kept_dir = layout.filtered(vid)
         det = read_detections(kept_dir / DETECTIONS)
-        meta, hashes = read_hash_table(results / "hashes" / f"{vid}.tsv")
+        meta, hashes = read_hash_table(layout.hashes(vid))
         rows = {row["file"]: row for row in det["frames"]}
         names = {int(k): v for k, v in det["names"].items()}
         hash_meta = (meta["hash_type"], int(meta["hash_size"]))
@@ -187,20 +188,18 @@ class AggregateResult:
 
 def build(
     videos: Sequence[tuple[str, str]],
-    results: Path,
+    layout: Layout,
     dedup: dict[str, Any],
     dataset: dict[str, Any],
     detect: dict[str, Any],
-    clusters_path: Path,
     log: logging.Logger,
 ) -> AggregateResult:
     """Deduplicate across videos, label the representatives and write ``results/dataset``."""
-    results = Path(results)
-    loaded = load_videos(videos, results)
+    loaded = load_videos(videos, layout)
     _, hash_size = hash_settings(loaded)
     pool = candidate_pool(loaded)
     labels, reps = deduplicate(pool, hash_size, dedup["threshold"], dedup["prefer"])
-    write_clusters(clusters_path, loaded, pool, labels, reps)
+    write_clusters(layout.clusters, loaded, pool, labels, reps)
     chosen = sorted(reps.values())
     log.info(f"{len(pool.records)} candidate frames in {len(reps)} clusters")
 
@@ -210,7 +209,7 @@ def build(
     if detect["reuse_filter"]:
         labeller: FilterLabels | ModelLabels = FilterLabels()
     else:
-        labeller = ModelLabels(loaded, by_video, detect, results)
+        labeller = ModelLabels(loaded, by_video, detect, layout.labels_cache)
     names = dataset_names(loaded, detect["classes"], labeller.names)
     index_of = {name: k for k, name in enumerate(names)}
 
@@ -237,9 +236,7 @@ def build(
             )
         )
         per_video[video.video_id]["in_dataset"] += 1
-    summary = write_dataset(
-        images, names, results / "dataset", dataset["val_fraction"], dataset["seed"]
-    )
+    summary = write_dataset(images, names, layout.dataset, dataset["val_fraction"], dataset["seed"])
     return AggregateResult(
         per_video, len(pool.records), len(reps), summary, labeller.reused, labeller.computed
     )
@@ -277,9 +274,9 @@ class ModelLabels:
         videos: Sequence[VideoFrames],
         wanted: dict[int, list[str]],
         detect: dict[str, Any],
-        results: Path,
+        cache_root: Path,
     ):
-        self.cache = LabelCache(results / "labels_cache" / model_cache_tag(detect))
+        self.cache = LabelCache(cache_root / model_cache_tag(detect))
         self.cache_model_spec = detect["model"]
         self._model: Any = None
         self.labelled = {

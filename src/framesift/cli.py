@@ -1,4 +1,4 @@
-"""The ``framesift`` command: ``--version``, ``watch ...``, ``demo ...``.
+"""The ``framesift`` command: ``--version``, ``watch``, ``demo``, ``status``, ``retry-failed``.
 
 Subcommands register themselves through an ``add_parser(subparsers)`` function that creates
 their parser and sets ``handler`` (a function ``(args) -> exit code``) with ``set_defaults``
@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from framesift import __version__, demo
+from framesift import __version__, demo, status
 
 WATCH_USAGE = (
     "framesift watch [-h] [--urls FILE] [--debounce SECONDS] [--log FILE] [-- SNAKEMAKE_ARG ...]"
@@ -84,6 +84,7 @@ def _run_watch(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_watch_parser,
     demo.add_parser,
+    status.add_parsers,
 ]
 
 

@@ -20,6 +20,11 @@ class ModelError(Exception):
     """The configured model cannot be used (missing offline, unreadable, wrong classes)."""
 
 
+class DetectorFault(Exception):
+    """The detector itself failed on readable images (driver, device, broken model): the job
+    must fail as transient, never read as "no frame matched"."""
+
+
 @dataclass(frozen=True)
 class Detection:
     """One box: class id in the model, its name, confidence and pixel corners."""
@@ -122,6 +127,28 @@ def resolve_classes(names: dict[int, str], wanted: Sequence[str]) -> list[int] |
     return [by_name[name] for name in wanted]
 
 
+def check_models(models: dict[str, str], classes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Load each model (role -> spec) once and check ``classes`` against its names.
+
+    Raises ModelError with one line naming the config key on the first problem.
+    """
+    checked = {}
+    for role, spec in models.items():
+        model = load_model(spec)
+        names = class_names(model)
+        try:
+            resolve_classes(names, classes)
+        except ModelError as error:
+            raise ModelError(f"filter.classes: {error} (model {spec}, {role})") from None
+        path = resolve_model_path(spec)
+        checked[role] = {
+            "model": spec,
+            "path": path,
+            "names": {str(k): v for k, v in names.items()},
+        }
+    return checked
+
+
 def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -132,7 +159,8 @@ def detect_frames(
 ) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
     """Yield (frame, width, height, detections) per frame, running the model in batches.
 
-    Detections are None for a frame that cannot be read.
+    Detections are None for a frame that cannot be decoded; any error of the model itself raises
+    DetectorFault.
     Only boxes of the wanted classes that pass the confidence and minimum-area thresholds are
     returned. Frames stream through; at most one batch is in memory.
     """
@@ -149,10 +177,14 @@ def detect_frames(
         "verbose": False,
     }
     for batch in _chunks(list(frames), options.batch):
-        for path, result in _predict_batch(model, batch, settings):
-            if result is None:
+        images = [(path, read_image(path)) for path in batch]
+        readable = [image for _, image in images if image is not None]
+        results = iter(_predict(model, readable, settings) if readable else ())
+        for path, image in images:
+            if image is None:
                 yield path, 0, 0, None
                 continue
+            result = next(results)
             height, width = result.orig_shape
             boxes = result.boxes
             found = []
@@ -165,18 +197,17 @@ def detect_frames(
             yield path, width, height, found
 
 
-def _predict_batch(
-    model: Any, batch: Sequence[Path], settings: dict[str, Any]
-) -> list[tuple[Path, Any]]:
-    """Predict a batch; if it fails (an unreadable image), retry one by one (None = unreadable)."""
+def read_image(path: Path) -> Any:
+    """The frame as a BGR array (what ultralytics reads from a path), or None if unreadable."""
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
+def _predict(model: Any, images: list[Any], settings: dict[str, Any]) -> list[Any]:
+    """Run the model on decoded images; any error here is the detector's (DetectorFault)."""
     try:
-        results = model.predict([str(p) for p in batch], batch=len(batch), **settings)
-        return list(zip(batch, results, strict=True))
-    except Exception:  # noqa: BLE001 - isolate the bad frame below
-        pairs: list[tuple[Path, Any]] = []
-        for path in batch:
-            try:
-                pairs.append((path, model.predict(str(path), **settings)[0]))
-            except Exception:  # noqa: BLE001 - unreadable frame: reported by the caller
-                pairs.append((path, None))
-        return pairs
+        return list(model.predict(images, batch=len(images), **settings))
+    except Exception as error:  # noqa: BLE001 - whatever the framework raises
+        message = " ".join(str(error).split())[:300]
+        raise DetectorFault(f"the detector failed: {type(error).__name__}: {message}") from error

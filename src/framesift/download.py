@@ -17,6 +17,7 @@ from typing import Any
 
 from framesift.fsutil import atomic_write_text
 from framesift.media import ffmpeg_location
+from framesift.stagejob import StageFailed
 
 INFO_KEYS = (
     "id",
@@ -44,18 +45,14 @@ _PERMANENT_PHRASES = (
     "no video formats found",
     "requested format is not available",
     "is not a valid url",
-    "connection refused",
     "this live event will begin",
 )
+# (yt-dlp's words for a response without a byte of content: an empty file, never a video)
+_EMPTY_RESPONSE = "did not get any data blocks"
 
 
-class DownloadFailed(Exception):
+class DownloadFailed(StageFailed):
     """A download that did not produce a video; ``permanent`` says whether retrying can help."""
-
-    def __init__(self, reason: str, permanent: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -137,6 +134,8 @@ def classify(error: BaseException) -> DownloadFailed:
     if isinstance(inner, UnsupportedError):
         return DownloadFailed(f"not a video page: {message}", permanent=True)
     lower = message.lower()
+    if _EMPTY_RESPONSE in lower:
+        return DownloadFailed("empty response: the server sent 0 bytes, not a video", True)
     if any(phrase in lower for phrase in _PERMANENT_PHRASES):
         return DownloadFailed(message, permanent=True)
     if isinstance(inner, ExtractorError) and inner.expected and "timed out" not in lower:

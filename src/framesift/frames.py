@@ -16,6 +16,7 @@ from pathlib import Path
 
 from framesift.fsutil import publish_dir, staging_dir
 from framesift.media import ffmpeg_binary
+from framesift.stagejob import StageFailed
 
 MODES = ("fps", "interval", "keyframes", "scene")
 MANIFEST = "manifest.tsv"
@@ -24,8 +25,30 @@ _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 SEEK_BATCH = 32  # timestamps per ffmpeg process in interval mode
 
 
-class ExtractionFailed(Exception):
-    """ffmpeg could not decode the video (corrupt, not a video, no video stream)."""
+class ExtractionFailed(StageFailed):
+    """ffmpeg could not decode the video (corrupt, not a video, no video stream): permanent,
+    unless ffmpeg ran out of time (``permanent=False``)."""
+
+    def __init__(self, reason: str, permanent: bool = True):
+        super().__init__(reason, permanent)
+
+
+# ffmpeg's last error line -> what it means for the user
+_READABLE = (
+    ("matches no streams", "no video stream (audio only?)"),
+    ("does not contain any stream", "no video stream"),
+    ("moov atom not found", "truncated or corrupt file (no index)"),
+    ("invalid data found when processing input", "not a decodable video (invalid data)"),
+)
+
+
+def readable_reason(line: str) -> str:
+    """A short explanation of ffmpeg's last error line (the line itself when unknown)."""
+    lower = line.lower()
+    for marker, meaning in _READABLE:
+        if marker in lower:
+            return meaning
+    return line
 
 
 @dataclass(frozen=True)
@@ -60,11 +83,20 @@ def _run(args: list[str], timeout: float) -> str:
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as error:
-        raise ExtractionFailed(f"ffmpeg did not finish within {timeout:g} s") from error
+        raise ExtractionFailed(f"ffmpeg did not finish within {timeout:g} s", False) from error
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        raise ExtractionFailed(lines[-1] if lines else f"ffmpeg exited {proc.returncode}")
+        message = _error_line(lines) or f"ffmpeg exited {proc.returncode}"
+        raise ExtractionFailed(readable_reason(message))
     return proc.stderr
+
+
+def _error_line(lines: list[str]) -> str:
+    """The line that names the error: ffmpeg often ends with generic advice after it."""
+    for line in reversed(lines):
+        if not any(m in line for m in ("To ignore this", "Error opening output", "Exiting")):
+            return line
+    return lines[-1] if lines else ""
 
 
 def probe_duration(video: Path, timeout: float = 120.0) -> float:
@@ -74,7 +106,9 @@ def probe_duration(video: Path, timeout: float = 120.0) -> float:
     match = _DURATION.search(proc.stderr)
     if not match or "Video:" not in proc.stderr:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        raise ExtractionFailed(lines[-1] if lines else "no video stream found")
+        if match:
+            raise ExtractionFailed("no video stream (audio only?)")
+        raise ExtractionFailed(readable_reason(_error_line(lines) or "no video stream found"))
     hours, minutes, seconds = match.groups()
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from framesift.failures import FailureRecord
+from framesift.lifecycle import StageRecord
 
 
 def summary_dict(
-    result: Any, failures: Sequence[FailureRecord], url_problems: Sequence[str]
+    result: Any, failures: Sequence[StageRecord], url_problems: Sequence[str]
 ) -> dict[str, Any]:
     """Machine-readable summary (``results/summary.json``)."""
     per_video = result.per_video
@@ -23,7 +23,14 @@ def summary_dict(
         "dataset": result.dataset,
         "labels": {"reused": result.labels_reused, "computed": result.labels_computed},
         "failures": [
-            {"video_id": f.video_id, "stage": f.stage, "kind": f.kind, "reason": f.reason}
+            {
+                "video_id": f.video_id,
+                "stage": f.stage,
+                "state": f.describe(),
+                "reason": f.reason,
+                "url": f.url,
+                "finished": f.finished,
+            }
             for f in failures
         ],
         "skipped_url_lines": list(url_problems),
@@ -64,7 +71,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         )
     lines += ["", "## Failures", ""]
     failures = summary["failures"]
-    lines += [f"- {f['video_id']} ({f['stage']}, {f['kind']}): {f['reason']}" for f in failures]
+    lines += [f"- {f['video_id']} ({f['stage']}, {f['state']}): {f['reason']}" for f in failures]
     if not failures:
         lines.append("none")
     lines += ["", "## Skipped URL lines", ""]

@@ -9,6 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from framesift.layout import Layout
+from framesift.lifecycle import job_retries, max_attempts, read_info
+from framesift.stagejob import StageJob
+
 
 def stage_logger(log_path: str | Path, stage: str) -> logging.Logger:
     """A logger writing everything to ``log_path`` and warnings and errors to stderr."""
@@ -40,3 +44,20 @@ def run_stage(stage: str, body: Callable[[Any, logging.Logger], None], smk: Any)
         ids = ",".join(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())
         logger.error(f"{ids}: {type(error).__name__}: {error} (details: {smk.log[0]})")
         sys.exit(1)
+
+
+def stage_job(smk: Any, stage: str) -> StageJob:
+    """The :class:`StageJob` of a per-video rule's job, from Snakemake's script object."""
+    layout = Layout.from_config(smk.config)
+    vid = smk.wildcards.vid
+    url = smk.params.get("url") or read_info(layout, vid).get("url", "")
+    return StageJob(
+        stage=stage,
+        video_id=vid,
+        url=url,
+        layout=layout,
+        generation=int(smk.params.generation),
+        attempt=int(smk.resources.get("attempt", 1)),
+        in_run_attempts=job_retries(stage, smk.config) + 1,
+        max_attempts=max_attempts(smk.config),
+    )

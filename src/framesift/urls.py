@@ -157,11 +157,22 @@ def parse_lines(lines: list[str], source: str = "<urls>") -> UrlList:
     return result
 
 
+class UrlFileMissing(FileNotFoundError):
+    """The configured URL file does not exist."""
+
+    def __init__(self, path: Path):
+        super().__init__(
+            f"URL file {str(path)!r} does not exist: create it (one URL per line) or point "
+            "`urls:` in config/config.yaml (or --config urls=FILE) at the right file"
+        )
+        self.path = path
+
+
 def read_url_file(path: str | Path) -> UrlList:
-    """Parse the URL file at ``path``; a missing file is an empty list."""
+    """Parse the URL file at ``path``; raises UrlFileMissing when there is no such file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")  # -sig: drop a BOM
     except FileNotFoundError:
-        return UrlList()
+        raise UrlFileMissing(path) from None
     return parse_lines(text.split("\n"), source=str(path))

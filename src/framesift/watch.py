@@ -29,8 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from framesift.failures import load_records
-from framesift.urls import read_url_file
+from framesift.layout import Layout
+from framesift.lifecycle import failures_of
+from framesift.urls import UrlFileMissing, read_url_file
 
 if TYPE_CHECKING:
     from watchdog.events import FileSystemEventHandler
@@ -47,8 +48,17 @@ Report = Callable[[str], None]
 
 
 def url_ids(path: str | Path) -> frozenset[str]:
-    """The set of video ids the URL file names now (a missing file names none)."""
+    """The set of video ids the URL file names now (UrlFileMissing when there is no file)."""
     return frozenset(read_url_file(path).ids)
+
+
+def count_failed(results: Path, urls_file: Path) -> int | None:
+    """Failed videos (transient or permanent) among those the URL file names now."""
+    try:
+        ids = url_ids(urls_file)
+    except OSError:
+        return None
+    return sum(1 for record in failures_of(Layout(results), ids) if record.failed)
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ class RunResult:
     locked: bool = False  # another Snakemake holds the directory lock: retry later
     stopped: bool = False  # ended because the watcher was asked to stop
     new_videos: int | None = None  # videos downloaded (or recorded as dead) by this run
-    failures: int | None = None  # failure records under results/failures after the run
+    failures: int | None = None  # failed videos of the URL file after the run
     output: Path | None = None  # where the child's output went
     hint: str = ""  # one-line advice for a failure
 
@@ -134,6 +144,9 @@ class Watcher:
         while (changed_at := self._wait_for_quiet()) is not None:
             try:
                 ids = url_ids(self.urls_file)
+            except UrlFileMissing:  # deleted (or mid-rename): never a run that empties results
+                self.report(f"watch missing: {self.urls_file} does not exist; no run")
+                continue
             except OSError as error:  # e.g. a directory put in its place; wait for the next save
                 self.report(f"watch unreadable: {error}")
                 continue
@@ -162,13 +175,20 @@ class Watcher:
 
     def _run(self, trigger: str, changed_at: float | None) -> None:
         """One run, retried while the directory is locked; reports start and outcome."""
+        try:
+            ids = url_ids(self.urls_file)
+        except UrlFileMissing:
+            self.report(f"watch missing: {self.urls_file} does not exist; no run until it does")
+            return
         self.runs += 1
         number, started = self.runs, time.monotonic()
-        ids = url_ids(self.urls_file)
         self.report(f"run {number} started ({trigger}): {self._describe(ids, changed_at)}")
         delay = self.lock_backoff[0]
         for attempt in itertools.count(1):
-            self._ids = ids if attempt == 1 else url_ids(self.urls_file)
+            if attempt > 1:
+                with contextlib.suppress(OSError):
+                    ids = url_ids(self.urls_file)
+            self._ids = ids
             result = self._attempt(number)
             if result is None or not result.locked or self.stopping:
                 break
@@ -285,6 +305,7 @@ class SnakemakeRunner:
         output_dir: Path,
         *,
         workdir: Path | None = None,
+        urls_file: Path | None = None,
         python: str = sys.executable,
         stop_timeout: float = 60.0,
         interrupt_grace: float = 15.0,
@@ -292,6 +313,7 @@ class SnakemakeRunner:
         self.command = [python, "-m", "snakemake", *args]
         self.output_dir = output_dir
         self.workdir = workdir if workdir is not None else snakemake_workdir(args)
+        self.urls_file = urls_file
         self.stop_timeout = stop_timeout
         self.interrupt_grace = interrupt_grace
         self.output: Path | None = None
@@ -348,7 +370,7 @@ class SnakemakeRunner:
             locked=locked,
             stopped=bool(self._stop_level),
             new_videos=max(0, count_videos(results) - videos_before),
-            failures=len(load_records(results)),
+            failures=count_failed(results, self.urls_file) if self.urls_file else None,
             output=output,
             hint="outputs of an interrupted run are incomplete: add --rerun-incomplete"
             if incomplete
@@ -485,7 +507,8 @@ def run_watch(
     urls_file = Path(urls) if urls is not None else workdir / DEFAULT_URLS
     log_file = Path(log) if log is not None else workdir / DEFAULT_LOG
     report = EventLog(log_file)
-    runner = SnakemakeRunner(args, log_file.parent / f"{log_file.stem}-runs", workdir=workdir)
+    runs_dir = log_file.parent / f"{log_file.stem}-runs"
+    runner = SnakemakeRunner(args, runs_dir, workdir=workdir, urls_file=urls_file)
     watcher = Watcher(urls_file, runner, debounce=debounce, report=report)
     install_signal_handlers(watcher)
     observer = observe(urls_file, watcher.notify)

@@ -1,0 +1,7 @@
+"""``python -m framesift``: the same as the ``framesift`` command."""
+
+import sys
+
+from framesift.cli import main
+
+sys.exit(main())

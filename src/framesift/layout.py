@@ -1,0 +1,130 @@
+"""The results layout: every path a stage, command or report uses, defined once.
+
+Paths are relative to the working directory (Snakemake's ``--directory``). Methods take a video
+id; rules pass the wildcard text ``"{vid}"`` and get the pattern back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES = ("download", "frames", "filter", "hash")
+RULE_OF_STAGE = {
+    "download": "download_video",
+    "frames": "extract_frames",
+    "filter": "filter_frames",
+    "hash": "hash_frames",
+}
+STAGING_MARKERS = (".tmp-", ".old-", ".download")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything lives under ``root`` (``results``), logs and benchmarks beside it."""
+
+    root: Path = Path("results")
+    container: str = "mp4"
+
+    @classmethod
+    def from_config(cls, config: dict, root: str | Path = "results") -> Layout:
+        """The layout for a resolved config (the container decides the video's name)."""
+        return cls(Path(root), config["download"]["container"])
+
+    def _p(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    # per video, per stage
+    def video(self, vid: str) -> Path:
+        return self._p("videos", f"{vid}.{self.container}")
+
+    def info(self, vid: str) -> Path:
+        return self._p("videos", f"{vid}.info.json")
+
+    def frames(self, vid: str) -> Path:
+        return self._p("frames", vid)
+
+    def filtered(self, vid: str) -> Path:
+        return self._p("filtered", vid)
+
+    def hashes(self, vid: str) -> Path:
+        return self._p("hashes", f"{vid}.tsv")
+
+    def record(self, stage: str, vid: str) -> Path:
+        """The lifecycle record of ``vid`` at ``stage`` (see framesift.lifecycle)."""
+        return self._p("state", stage, f"{vid}.json")
+
+    def removed_records(self) -> Path:
+        """Where records of videos no longer in the URL file are moved."""
+        return self._p("state", "removed")
+
+    def stage_outputs(self, stage: str, vid: str) -> list[Path]:
+        """The result paths of ``vid`` at ``stage`` (files or folders)."""
+        return {
+            "download": [self.video(vid), self.info(vid)],
+            "frames": [self.frames(vid)],
+            "filter": [self.filtered(vid)],
+            "hash": [self.hashes(vid)],
+        }[stage]
+
+    # whole run
+    @property
+    def model_check(self) -> Path:
+        return self._p("state", "model.json")
+
+    @property
+    def dataset(self) -> Path:
+        return self._p("dataset")
+
+    @property
+    def data_yaml(self) -> Path:
+        return self._p("dataset", "data.yaml")
+
+    @property
+    def manifest(self) -> Path:
+        return self._p("dataset", "manifest.csv")
+
+    @property
+    def clusters(self) -> Path:
+        return self._p("dedup", "clusters.tsv")
+
+    @property
+    def labels_cache(self) -> Path:
+        return self._p("labels_cache")
+
+    @property
+    def report(self) -> Path:
+        return self._p("report.md")
+
+    @property
+    def summary(self) -> Path:
+        return self._p("summary.json")
+
+    def stage_folders(self) -> list[Path]:
+        """Folders that hold per-video results (and may hold staging leftovers)."""
+        return [self._p(name) for name in ("videos", "frames", "filtered", "hashes")]
+
+
+def log_path(rule: str, vid: str | None = None) -> str:
+    """A rule's log file (per video when ``vid`` is given)."""
+    return f"logs/{rule}/{vid}.log" if vid is not None else f"logs/{rule}.log"
+
+
+def benchmark_path(rule: str, vid: str | None = None) -> str:
+    """A rule's Snakemake benchmark file (per video when ``vid`` is given)."""
+    return f"benchmarks/{rule}/{vid}.tsv" if vid is not None else f"benchmarks/{rule}.tsv"
+
+
+def is_staging(path: Path) -> bool:
+    """True for a hidden staging leftover (``.{name}.tmp-*``, ``.old-*``, ``.download``)."""
+    name = path.name
+    marked = name.endswith(".tmp") or any(m in name for m in STAGING_MARKERS)
+    return name.startswith(".") and marked
+
+
+def staging_leftovers(folder: Path, vid: str | None = None) -> list[Path]:
+    """Staging leftovers in ``folder``, only those of ``vid`` when given."""
+    if not folder.is_dir():
+        return []
+    prefix = f".{vid}." if vid is not None else "."
+    return sorted(p for p in folder.iterdir() if is_staging(p) and p.name.startswith(prefix))
