@@ -20,7 +20,7 @@ from snakemake.utils import validate
 
 from framesift import lifecycle
 from framesift.config import config_problem
-from framesift.detect import resolve_model_path
+from framesift.detect import labelling_settings, resolve_model_path
 from framesift.layout import Layout, benchmark_path, log_path
 from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
 
@@ -185,21 +185,5 @@ def url_problems(wildcards):
 
 
 def detect_settings(wildcards):
-    """Labelling settings with nulls resolved to the filter's values.
-
-    The filter's detections are reused only when model, confidence and size all match;
-    otherwise the labelling model runs (cached per frame) with these settings.
-    """
-    detect, flt = config["detect"], config["filter"]
-    settings = {
-        "model": detect["model"] or flt["model"],
-        "conf": flt["conf"] if detect["conf"] is None else detect["conf"],
-        "imgsz": detect["imgsz"] or flt["imgsz"],
-        "classes": flt["classes"],
-        "min_box_area": flt["min_box_area"],
-        "batch": flt["batch"],
-        "device": flt["device"],
-        "half": flt["half"],
-    }
-    same = all(settings[key] == flt[key] for key in ("model", "conf", "imgsz"))
-    return {**settings, "reuse_filter": same}
+    """Labelling settings (nulls resolved to the filter's; see framesift.detect)."""
+    return labelling_settings(config["filter"], config["detect"])

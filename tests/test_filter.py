@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from framesift.detect import DetectOptions, ModelError, load_model, resolve_classes
+from framesift.detect import (
+    DetectOptions,
+    DetectorFault,
+    ModelError,
+    labelling_settings,
+    load_model,
+    resolve_classes,
+)
 from framesift.filter import DETECTIONS, filter_frames
 from framesift.frames import FrameOptions, extract_frames
 from framesift.synthetic import Shape, VideoSpec, make_video
@@ -39,7 +46,7 @@ def _kept_times(out: Path) -> list[int]:
 
 
 def _options(**kwargs) -> DetectOptions:
-    return DetectOptions(imgsz=320, conf=0.4, device="cpu", batch=3, **kwargs)
+    return DetectOptions(**{"imgsz": 320, "conf": 0.4, "device": "cpu", "batch": 3, **kwargs})
 
 
 def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
@@ -109,3 +116,33 @@ def test_missing_model_offline_is_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in message and "set filter.model to a local .pt path" in message
     with pytest.raises(ModelError, match="does not exist"):
         load_model(str(tmp_path / "missing" / "model.pt"))
+
+
+def test_a_failing_detector_raises_and_publishes_nothing(frames_dir, model, tmp_path):
+    """A device that is not there: every batch fails. That is a DetectorFault (the job is
+    transient), never frames recorded as unreadable or "no frame matched"."""
+    with pytest.raises(DetectorFault, match="the detector failed"):
+        filter_frames(frames_dir, tmp_path / "kept", model, "shapes", _options(device="cuda:7"))
+    assert list(tmp_path.iterdir()) == []  # no result, no staging folder left
+
+
+FILTER = {"model": "m.pt", "conf": 0.4, "imgsz": 320, "classes": ["square"]}
+FILTER |= {"min_box_area": 0.0, "batch": 16, "device": "cpu", "half": True}
+
+
+@pytest.mark.parametrize(
+    ("detect", "reuse", "conf", "imgsz"),
+    [
+        ({"model": None, "conf": None, "imgsz": None}, True, 0.4, 320),
+        ({"model": "m.pt", "conf": None, "imgsz": None}, True, 0.4, 320),
+        ({"model": None, "conf": 0.6, "imgsz": None}, False, 0.6, 320),
+        ({"model": None, "conf": None, "imgsz": 640}, False, 0.4, 640),
+        ({"model": "other.pt", "conf": None, "imgsz": None}, False, 0.4, 320),
+    ],
+    ids=["defaults", "same-model", "conf", "imgsz", "other-model"],
+)
+def test_detect_settings_apply_without_a_separate_model(detect, reuse, conf, imgsz):
+    settings = labelling_settings(FILTER, detect)
+    assert settings["reuse_filter"] is reuse
+    assert (settings["conf"], settings["imgsz"]) == (conf, imgsz)
+    assert settings["model"] == (detect["model"] or "m.pt")

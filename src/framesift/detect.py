@@ -127,6 +127,26 @@ def resolve_classes(names: dict[int, str], wanted: Sequence[str]) -> list[int] |
     return [by_name[name] for name in wanted]
 
 
+def labelling_settings(flt: dict[str, Any], detect: dict[str, Any]) -> dict[str, Any]:
+    """The labelling model's settings: ``detect.*`` with nulls resolved to ``filter.*``.
+
+    ``reuse_filter`` is true only when model, confidence and size all equal the filter's: then
+    the filter's detections are the labels; otherwise the labelling model runs (cached).
+    """
+    settings = {
+        "model": detect["model"] or flt["model"],
+        "conf": flt["conf"] if detect["conf"] is None else detect["conf"],
+        "imgsz": detect["imgsz"] or flt["imgsz"],
+        "classes": flt["classes"],
+        "min_box_area": flt["min_box_area"],
+        "batch": flt["batch"],
+        "device": flt["device"],
+        "half": flt["half"],
+    }
+    same = all(settings[key] == flt[key] for key in ("model", "conf", "imgsz"))
+    return {**settings, "reuse_filter": same}
+
+
 def check_models(models: dict[str, str], classes: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Load each model (role -> spec) once and check ``classes`` against its names.
 

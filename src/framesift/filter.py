@@ -7,6 +7,7 @@ Kept frames are hard-linked (copied across filesystems) into the output folder, 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,24 +38,28 @@ def filter_frames(
     kept_rows: list[dict[str, Any]] = []
     unreadable: list[str] = []
     paths = [Path(frames_dir) / frame.file for frame in frames]
-    for path, width, height, detections in detect_frames(model, paths, options):
-        if detections is None:
-            unreadable.append(path.name)
-            continue
-        if not detections:
-            continue
-        link_or_copy(path, tmp / path.name)
-        kept_rows.append(
-            {
-                "file": path.name,
-                "timestamp_ms": timestamps[path.name],
-                "width": width,
-                "height": height,
-                "boxes": [d.as_dict() for d in detections],
-            }
-        )
-    write_detections(tmp / DETECTIONS, model_name, class_names(model), len(frames), kept_rows)
-    publish_dir(tmp, out_dir)
+    try:
+        for path, width, height, detections in detect_frames(model, paths, options):
+            if detections is None:
+                unreadable.append(path.name)
+                continue
+            if not detections:
+                continue
+            link_or_copy(path, tmp / path.name)
+            kept_rows.append(
+                {
+                    "file": path.name,
+                    "timestamp_ms": timestamps[path.name],
+                    "width": width,
+                    "height": height,
+                    "boxes": [d.as_dict() for d in detections],
+                }
+            )
+        names = class_names(model)
+        write_detections(tmp / DETECTIONS, model_name, names, len(frames), kept_rows)
+        publish_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
     return FilterSummary(len(frames), len(kept_rows), unreadable)
 
 
