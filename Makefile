@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e '.[test,slurm]'
-	@# ffmpeg: Debian's package when root with apt-get, else imageio-ffmpeg's static binary
+	@# ffmpeg: the one on PATH, else imageio-ffmpeg's static binary inside the venv (no system
+	@# package is installed unless asked: FRAMESIFT_APT=1 make setup, as root, uses apt-get)
 	@command -v ffmpeg >/dev/null 2>&1 \
-	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  || { [ "$${FRAMESIFT_APT:-0}" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	       && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; }; } \
 	  || $(PY) -m pip install --quiet imageio-ffmpeg
 	touch $@

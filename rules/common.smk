@@ -20,7 +20,7 @@ from snakemake.utils import validate
 
 from framesift import lifecycle
 from framesift.config import config_problem
-from framesift.detect import labelling_settings, resolve_model_path
+from framesift.detect import labelling_settings, resolve_model_path, uses_detector
 from framesift.layout import Layout, benchmark_path, log_path
 from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
 
@@ -123,10 +123,11 @@ def job_retries(stage):
 
 
 def model_specs(wildcards=None):
-    """Model role -> spec: the filter model, and a separate labelling model when set."""
-    specs = {"filter": config["filter"]["model"]}
-    if config["detect"]["model"] not in (None, specs["filter"]):
-        specs["detect"] = config["detect"]["model"]
+    """Model role -> spec: the filter model (unless `none`), and a separate labelling model."""
+    flt, detect = config["filter"]["model"], config["detect"]["model"]
+    specs = {"filter": flt} if uses_detector(flt) else {}
+    if uses_detector(detect) and detect != flt:
+        specs["detect"] = detect
     return specs
 
 

@@ -4,8 +4,8 @@ import sys
 import time
 from pathlib import Path
 
-from framesift.detect import DetectOptions, DetectorFault, ModelError, load_model
-from framesift.filter import filter_frames, write_empty
+from framesift.detect import DetectOptions, DetectorFault, ModelError, load_model, uses_detector
+from framesift.filter import filter_frames, keep_all_frames, write_empty
 from framesift.lifecycle import EMPTY
 from framesift.stagejob import Outcome, StageFailed, run_video_stage
 from framesift.stagelog import run_stage, stage_job
@@ -19,12 +19,16 @@ def main(smk, log):
 
     def body() -> Outcome:
         started = time.time()
-        try:
-            model = load_model(settings["model"])
-            summary = filter_frames(frames_dir, out_dir, model, settings["model"], options)
-        except (ModelError, DetectorFault) as error:
-            raise StageFailed(str(error), permanent=False) from error
+        if not uses_detector(settings["model"]):
+            summary = keep_all_frames(frames_dir, out_dir, str(settings["model"]))
+        else:
+            try:
+                model = load_model(settings["model"])
+                summary = filter_frames(frames_dir, out_dir, model, settings["model"], options)
+            except (ModelError, DetectorFault) as error:
+                raise StageFailed(str(error), permanent=False) from error
         log.info(f"{job.video_id}: model window {started:.6f} {time.time():.6f}")
+        log.info(f"{job.video_id}: torch {'loaded' if 'torch' in sys.modules else 'not loaded'}")
         for name in summary.unreadable:
             log.warning(f"{job.video_id}: frame {name} is unreadable and was skipped")
         log.info(f"{job.video_id}: kept {summary.kept} of {summary.frames_in} frames")
@@ -34,7 +38,10 @@ def main(smk, log):
             return Outcome(EMPTY, reason, count=0)
         return Outcome(count=summary.kept)
 
-    sys.exit(run_video_stage(job, body, lambda: write_empty(out_dir, settings["model"]), log))
+    def placeholder() -> None:
+        write_empty(out_dir, str(settings["model"]))
+
+    sys.exit(run_video_stage(job, body, placeholder, log))
 
 
 run_stage("filter_frames", main, snakemake)  # noqa: F821 - injected by Snakemake

@@ -210,3 +210,36 @@ def test_adding_a_url_reuses_old_work(workflow, shape_server, shapes_model):
         if old_vid in path and "dataset" not in path:
             assert after[path] == mtime, f"{path} was rewritten"
     assert os.path.exists(workflow.path(f"results/hashes/{new_vid}.tsv"))
+
+
+def test_detector_free_mode_keeps_every_frame_without_torch(workflow, server):
+    """filter.model: none keeps every extracted frame (no model, torch never imported in the
+    filter job), hashes and deduplicates them, and writes a dataset without boxes."""
+    urls = [f"{server}/alpha.mp4", f"{server}/gamma.mp4"]
+    workflow.write_urls(urls)
+    workflow.config["filter"] = {"model": "none"}
+    workflow.run()
+    summary = json.loads(workflow.path("results/summary.json").read_text())
+    for url in urls:
+        vid = video_id(url)
+        frames = summary["videos"][vid]["frames"]
+        assert frames > 0 and summary["videos"][vid]["filtered"] == frames
+        log = workflow.path(f"logs/filter_frames/{vid}.log").read_text()
+        assert "torch not loaded" in log, log
+    dataset = workflow.path("results/dataset")
+    data = yaml.safe_load((dataset / "data.yaml").read_text())
+    assert data["nc"] == 0 and not data["names"]
+    images = list(dataset.glob("images/*/*.jpg"))
+    assert len(images) == summary["totals"]["in_dataset"] > 0
+    assert all(p.read_text() == "" for p in dataset.glob("labels/*/*.txt"))
+    for split in ("train", "val"):
+        coco = json.loads((dataset / "annotations" / f"instances_{split}.json").read_text())
+        assert coco["categories"] == [] and coco["annotations"] == []
+
+    # classes without a detector: one line, before any download
+    other = new_workflow(workflow.root.parent / "classes")
+    other.write_urls(urls)
+    other.config["filter"] = {"model": None, "classes": ["square"]}
+    proc = other.run(check=False)
+    assert proc.returncode != 0 and "filter.classes needs a detector" in proc.stderr
+    assert not other.path("results/videos").exists()

@@ -7,8 +7,10 @@ and checks that the jobs really went through sbatch, that the GPU rules asked fo
 that downloads with ``download.local: true`` stayed on the submitting host, and that the
 results equal a local run's.
 
-Where the cluster cannot be started (not root, no apt-get, a real SLURM setup present) the
-test is skipped; with FRAMESIFT_REQUIRE_SLURM=1 (set in CI) it fails instead.
+The fixture installs packages and starts daemons only when asked (FRAMESIFT_START_SLURM=1, or
+FRAMESIFT_REQUIRE_SLURM=1 as set in CI); otherwise it uses a cluster that is already running or
+skips with the reason. Where the cluster cannot be started (not root, no apt-get, a real SLURM
+setup present) the test is skipped; with FRAMESIFT_REQUIRE_SLURM=1 it fails instead.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ PROJECT_PROFILE = REPO / "workflow" / "profiles" / "slurm"
 CI_PROFILE = SLURM_TESTS / "profile-ci"
 CLUSTER_DIR = Path(os.environ.get("FRAMESIFT_SLURM_DIR", "/tmp/framesift-slurm"))
 REQUIRE_SLURM = os.environ.get("FRAMESIFT_REQUIRE_SLURM") == "1"
+# Installing packages and starting daemons on the machine happens only when asked.
+START_SLURM = REQUIRE_SLURM or os.environ.get("FRAMESIFT_START_SLURM") == "1"
 SLURM_RUN_TIMEOUT = 480  # seconds for the whole snakemake run on the cluster
 
 CLIPS = {
@@ -88,6 +92,11 @@ def slurm_cluster() -> Iterator[None]:
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
         _cannot_run("SLURM is not installed and there is no apt-get to install it")
     already_running = _daemon_running("slurmctld") and _daemon_running("slurmd")
+    if not already_running and not START_SLURM:
+        _cannot_run(
+            "no SLURM test cluster is running; start one with `sudo tests/slurm/start_cluster.sh`"
+            " or set FRAMESIFT_START_SLURM=1 to let the test install and start it"
+        )
     try:
         start = subprocess.run(
             ["bash", str(START_CLUSTER)], capture_output=True, text=True, timeout=900

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED_MODELS = {"framesift:shapes": "shapes.pt"}
+NO_MODEL = "none"  # filter.model: none (or null) = no detector: every frame is kept
+
+
+def uses_detector(spec: str | None) -> bool:
+    """Whether a model setting names a detector (``none``, null and '' mean no detector)."""
+    return spec not in (None, "", NO_MODEL)
 
 
 class ModelError(Exception):
@@ -134,7 +140,7 @@ def labelling_settings(flt: dict[str, Any], detect: dict[str, Any]) -> dict[str,
     the filter's detections are the labels; otherwise the labelling model runs (cached).
     """
     settings = {
-        "model": detect["model"] or flt["model"],
+        "model": detect["model"] if uses_detector(detect["model"]) else flt["model"],
         "conf": flt["conf"] if detect["conf"] is None else detect["conf"],
         "imgsz": detect["imgsz"] or flt["imgsz"],
         "classes": flt["classes"],
@@ -152,6 +158,11 @@ def check_models(models: dict[str, str], classes: Sequence[str]) -> dict[str, di
 
     Raises ModelError with one line naming the config key on the first problem.
     """
+    if classes and not models:
+        raise ModelError(
+            "filter.classes needs a detector: set filter.model (or detect.model), "
+            "or leave filter.classes empty to keep every frame"
+        )
     checked = {}
     for role, spec in models.items():
         model = load_model(spec)

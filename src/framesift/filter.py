@@ -63,6 +63,40 @@ def filter_frames(
     return FilterSummary(len(frames), len(kept_rows), unreadable)
 
 
+def keep_all_frames(frames_dir: Path, out_dir: Path, model_name: str) -> FilterSummary:
+    """Detector-free mode: keep every decodable frame, with no boxes (no model, no torch)."""
+    from PIL import Image, UnidentifiedImageError
+
+    frames = read_manifest(Path(frames_dir) / MANIFEST)
+    tmp = staging_dir(out_dir)
+    rows: list[dict[str, Any]] = []
+    unreadable: list[str] = []
+    try:
+        for frame in frames:
+            path = Path(frames_dir) / frame.file
+            try:
+                with Image.open(path) as image:
+                    width, height = image.size
+            except (OSError, UnidentifiedImageError):
+                unreadable.append(frame.file)
+                continue
+            link_or_copy(path, tmp / frame.file)
+            rows.append(
+                {
+                    "file": frame.file,
+                    "timestamp_ms": frame.timestamp_ms,
+                    "width": width,
+                    "height": height,
+                    "boxes": [],
+                }
+            )
+        write_detections(tmp / DETECTIONS, model_name, {}, len(frames), rows)
+        publish_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return FilterSummary(len(frames), len(rows), unreadable)
+
+
 def write_detections(
     path: Path, model_name: str, names: dict[int, str], frames_in: int, rows: list[dict[str, Any]]
 ) -> None:
