@@ -41,6 +41,8 @@ def main(smk, log):
     summary = summary_dict(result, failures_of(layout, ids), smk.params.url_problems)
     atomic_write_text(smk.output.summary, json.dumps(summary, indent=1) + "\n")
     atomic_write_text(smk.output.report, render_markdown(summary))
+    if result.dataset.get("warning"):
+        log.warning(result.dataset["warning"])
     totals = summary["totals"]
     log.info(
         f"dataset: {totals['in_dataset']} images from {totals['frames']} frames "

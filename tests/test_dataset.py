@@ -8,6 +8,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image, ImageDraw
@@ -15,6 +16,7 @@ from pycocotools.coco import COCO
 
 from framesift import dataset as ds
 from framesift.dataset import Box, DatasetImage, split_by_video, write_dataset
+from framesift.report import render_markdown
 
 CLASSES = ["square", "circle"]
 W, H = 64, 48
@@ -213,6 +215,132 @@ def test_coco_json_loads_in_pycocotools(tmp_path: Path, frames: Path) -> None:
     assert empty.getAnnIds() == [] and empty.getImgIds() == [] and empty.getCatIds() == [1, 2]
 
 
+def test_coco_masks_match_boxes(tmp_path: Path, frames: Path) -> None:
+    """annToMask works on every annotation of both splits: mask = box, pixel count ~ area."""
+    boxes = (
+        Box(0, "square", 0.9, SQUARE),
+        Box(1, "circle", 0.6, (30.5, 10.25, 50.75, 40.5)),  # fractional corners
+        Box(1, "circle", 0.4, (-10.0, 40.0, 20.0, 60.0)),  # clipped to (0, 40, 20, 48)
+    )
+    images = [_image(frames, vid, ts, boxes) for vid in ("a", "b") for ts in (0, 500)]
+    out = tmp_path / "ds"
+    summary = write_dataset(images, CLASSES, out, val_fraction=0.5)
+    assert summary["splits"]["train"]["images"] == summary["splits"]["val"]["images"] == 2
+
+    n_checked = 0
+    for split in ("train", "val"):
+        coco = COCO(str(out / f"annotations/instances_{split}.json"))
+        anns = coco.loadAnns(coco.getAnnIds())
+        assert len(anns) == 2 * len(boxes)
+        for ann in anns:
+            x, y, w, h = ann["bbox"]
+            assert ann["iscrowd"] == 0 and ann["area"] == pytest.approx(w * h)
+            assert ann["segmentation"] == [[x, y, x + w, y, x + w, y + h, x, y + h]]
+            mask = coco.annToMask(ann)
+            img = coco.loadImgs(ann["image_id"])[0]
+            assert mask.shape == (img["height"], img["width"])
+            assert abs(int(mask.sum()) - ann["area"]) <= w + h + 1  # at most a border row/column
+            ys, xs = np.nonzero(mask)
+            assert abs(xs.min() - x) <= 1 and abs(xs.max() + 1 - (x + w)) <= 1
+            assert abs(ys.min() - y) <= 1 and abs(ys.max() + 1 - (y + h)) <= 1
+            n_checked += 1
+    assert n_checked == 4 * len(boxes)
+    square = COCO(str(out / "annotations/instances_train.json")).loadAnns(1)[0]
+    assert square["bbox"] == [8.0, 8.0, 16.0, 16.0]
+    assert int(COCO(str(out / "annotations/instances_train.json")).annToMask(square).sum()) == 256
+
+
+# --------------------------------------------------------------------------- split warning
+
+
+def _imbalanced(frames: Path, seed: int) -> tuple[list[DatasetImage], dict[str, str]]:
+    """5 videos: every val video has 10 images, every train video 1."""
+    ids = [f"clip{v}" for v in range(5)]
+    sides = split_by_video(ids, 0.2, seed)
+    images = [
+        _image(frames, vid, t * 100) for vid in ids for t in range(10 if sides[vid] == "val" else 1)
+    ]
+    return images, sides
+
+
+def test_imbalanced_split_warns(tmp_path: Path, frames: Path) -> None:
+    images, sides = _imbalanced(frames, seed=0)
+    summary = write_dataset(images, CLASSES, tmp_path / "ds", val_fraction=0.2, seed=0)
+    n_val_videos = list(sides.values()).count("val")
+    n_val = 10 * n_val_videos
+    assert 1 <= n_val_videos <= 4  # both sides non-empty by split_by_video's guarantee
+    splits = summary["splits"]
+    assert splits["val"]["images"] == n_val and splits["val"]["videos"] == n_val_videos
+    assert splits["train"]["images"] == len(images) - n_val
+    assert splits["train"]["videos"] == 5 - n_val_videos
+    pct = round(100 * n_val / len(images))
+    assert summary["warning"] == (
+        f"val holds {n_val} of {len(images)} images ({pct}%) from {n_val_videos} of 5 videos,"
+        " far from dataset.val_fraction 0.2: the split is by video; add videos or change"
+        " dataset.seed"
+    )
+
+
+def test_split_warning_thresholds() -> None:
+    warn = ds.split_warning
+    assert warn(13, 14, 1, 5, 0.2) == (
+        "val holds 13 of 14 images (93%) from 1 of 5 videos, far from dataset.val_fraction 0.2:"
+        " the split is by video; add videos or change dataset.seed"
+    )
+    assert warn(6, 20, 2, 10, 0.2) is None  # 0.30: off by 0.10 <= 0.15
+    assert warn(8, 20, 2, 10, 0.2) is not None  # 0.40
+    assert warn(0, 20, 0, 10, 0.2) is not None  # val empty
+    assert warn(3, 20, 1, 10, 0.5) is not None  # 0.15 vs 0.5: off by more than 0.25
+    assert warn(6, 20, 1, 10, 0.5) is None  # 0.30 vs 0.5
+    assert warn(0, 20, 0, 10, 0.0) is None  # nothing wanted in val
+    assert warn(17, 20, 1, 2, 1.0) is None  # train keeps one video by design: 0.85 is fine
+    assert warn(3, 20, 1, 2, 1.0) is not None  # 0.15 vs 1.0
+    assert warn(0, 0, 0, 0, 0.2) is None  # no images at all
+    single = warn(0, 6, 0, 1, 0.2)
+    assert single is not None and "only one, so val = train" in single
+    assert warn(0, 6, 0, 1, 0.0) is None
+
+
+def test_balanced_split_has_no_warning(tmp_path: Path, frames: Path) -> None:
+    # 4 equal videos at 0.5: val holds 1..3 of them (25%..75%), within max(0.15, 0.25) of 0.5.
+    for seed in range(3):
+        summary = write_dataset(
+            _images(frames, n_videos=4), CLASSES, tmp_path / "ds", val_fraction=0.5, seed=seed
+        )
+        assert summary["warning"] is None, seed
+        assert summary["splits"]["val"]["images"] == 2 * summary["splits"]["val"]["videos"]
+    no_val = write_dataset(_images(frames, n_videos=3), CLASSES, tmp_path / "ds", val_fraction=0)
+    assert no_val["warning"] is None and no_val["val_is_train"] is True
+
+
+def _report_summary(dataset: dict) -> dict:
+    totals = dict.fromkeys(
+        ("videos", "frames", "filtered", "after_collapse", "in_dataset", "clusters"), 0
+    )
+    return {
+        "totals": totals,
+        "dataset": dataset,
+        "labels": {"reused": 0, "computed": 0},
+        "videos": {},
+        "failures": [],
+        "skipped_url_lines": [],
+    }
+
+
+def test_report_shows_split_warning_under_table(tmp_path: Path, frames: Path) -> None:
+    images, _ = _imbalanced(frames, seed=1)
+    summary = write_dataset(images, CLASSES, tmp_path / "ds", val_fraction=0.2, seed=1)
+    assert summary["warning"]
+    lines = render_markdown(_report_summary(summary)).splitlines()
+    val_row = next(i for i, line in enumerate(lines) if line.startswith("| val |"))
+    assert lines[val_row + 1 : val_row + 3] == ["", f"**Warning:** {summary['warning']}"]
+
+    balanced = write_dataset(_images(frames, n_videos=4), CLASSES, tmp_path / "ds", 0.5)
+    assert "Warning" not in render_markdown(_report_summary(balanced))
+    legacy = {k: v for k, v in balanced.items() if k != "warning"}  # summary.json from before
+    assert "Warning" not in render_markdown(_report_summary(legacy))
+
+
 def test_atomic_replace(tmp_path: Path, frames: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out" / "ds"
     write_dataset(_images(frames, n_videos=3), CLASSES, out)
@@ -237,6 +365,7 @@ def test_single_video_val_is_train(tmp_path: Path, frames: Path) -> None:
     summary = write_dataset(_images(frames, n_videos=1), CLASSES, out, val_fraction=0.5)
     assert summary["val_is_train"] is True
     assert summary["splits"]["val"] == {"images": 0, "boxes": 0, "videos": 0}
+    assert summary["warning"] is not None and "0 of 2 images" in summary["warning"]
     assert yaml.safe_load((out / "data.yaml").read_text())["val"] == "images/train"
 
 
@@ -247,7 +376,7 @@ def test_empty_images_write_valid_layout(tmp_path: Path) -> None:
         assert (out / sub).is_dir()
     data = yaml.safe_load((out / "data.yaml").read_text())
     assert data["names"] == {0: "square", 1: "circle"} and data["nc"] == 2
-    assert summary["val_is_train"] is True
+    assert summary["val_is_train"] is True and summary["warning"] is None
     assert COCO(str(out / "annotations/instances_train.json")).getImgIds() == []
     assert _manifest(out) == []
 

@@ -20,6 +20,11 @@ Conventions:
   other tools, and Ultralytics' own COCO→YOLO converter subtracts 1). ``image_id`` and annotation
   ``id`` count from 1 within each split file. Annotations carry an extra ``score`` (the detector
   confidence), which pycocotools ignores for ground truth.
+* Every annotation has ``area`` (clipped box w*h in pixels), ``iscrowd: 0`` and a
+  ``segmentation`` that is the box as one 4-point polygon, so pycocotools' ``annToMask`` and
+  segmentation-aware tools load it (the mask is the box, not an object outline).
+* The split is by video, so the image fraction in ``val`` can be far from ``val_fraction`` when
+  there are few videos or their sizes differ; the summary then carries a ``warning``.
 * Boxes are clipped to the image; a box with no area left after clipping is dropped everywhere
   (labels, COCO, counts).
 """
@@ -182,7 +187,12 @@ def _write_split_files(root: Path, split: str, images: Sequence[DatasetImage]) -
 
 
 def coco_dict(images: Sequence[DatasetImage], class_names: Sequence[str]) -> dict:
-    """COCO detection dict for one split (category_id = class_id + 1, ids from 1)."""
+    """COCO detection dict for one split (category_id = class_id + 1, ids from 1).
+
+    ``segmentation`` is the clipped box as one polygon ``[[x1, y1, x2, y1, x2, y2, x1, y2]]``:
+    detection labels have no outline, but pycocotools' ``annToMask`` needs a polygon (or RLE).
+    ``area`` is the clipped box's w*h and ``iscrowd`` is always 0.
+    """
     coco_images, annotations = [], []
     for image_id, img in enumerate(images, start=1):
         coco_images.append(
@@ -203,6 +213,7 @@ def coco_dict(images: Sequence[DatasetImage], class_names: Sequence[str]) -> dic
                     "image_id": image_id,
                     "category_id": box.class_id + 1,
                     "bbox": [x1, y1, w, h],
+                    "segmentation": [[x1, y1, x2, y1, x2, y2, x1, y2]],
                     "area": w * h,
                     "iscrowd": 0,
                     "score": float(box.confidence),
@@ -254,10 +265,41 @@ def _write_manifest(path: Path, by_split: dict[str, list[DatasetImage]]) -> None
                 writer.writerow(row)
 
 
+def split_warning(
+    n_val: int, n_images: int, val_videos: int, n_videos: int, val_fraction: float
+) -> str | None:
+    """One-line warning when the actual split is far from ``val_fraction``, else None.
+
+    Warns when there are videos, ``0 < val_fraction < 1`` and val or train holds no image, or when
+    there are >= 2 videos and the image fraction in val differs from ``val_fraction`` by more than
+    ``max(0.15, 0.5 * val_fraction)``.
+    """
+    if n_videos == 0 or n_images == 0:
+        return None
+    actual = n_val / n_images
+    one_side_empty = n_val == 0 or n_val == n_images
+    if 0.0 < val_fraction < 1.0 and one_side_empty:
+        far = True
+    else:
+        far = n_videos >= 2 and abs(actual - val_fraction) > max(0.15, 0.5 * val_fraction)
+    if not far:
+        return None
+    what = (
+        f"val holds {n_val} of {n_images} images ({actual:.0%}) from {val_videos} of {n_videos}"
+        f" video{'s' if n_videos != 1 else ''}, far from dataset.val_fraction {val_fraction:g}"
+    )
+    if n_videos == 1:
+        return f"{what}: the split is by video and there is only one, so val = train; add videos"
+    return f"{what}: the split is by video; add videos or change dataset.seed"
+
+
 def _summary(
-    by_split: dict[str, list[DatasetImage]], class_names: Sequence[str], val_is_train: bool
+    by_split: dict[str, list[DatasetImage]],
+    class_names: Sequence[str],
+    val_is_train: bool,
+    val_fraction: float,
 ) -> dict:
-    """Counts per split, class names and whether val is the train split."""
+    """Actual counts per split, class names, whether val is the train split, split warning."""
     splits = {
         split: {
             "images": len(imgs),
@@ -266,7 +308,20 @@ def _summary(
         }
         for split, imgs in by_split.items()
     }
-    return {"splits": splits, "classes": list(class_names), "val_is_train": val_is_train}
+    n_videos = len({i.video_id for imgs in by_split.values() for i in imgs})
+    warning = split_warning(
+        splits["val"]["images"],
+        sum(s["images"] for s in splits.values()),
+        splits["val"]["videos"],
+        n_videos,
+        val_fraction,
+    )
+    return {
+        "splits": splits,
+        "classes": list(class_names),
+        "val_is_train": val_is_train,
+        "warning": warning,
+    }
 
 
 def _build(
@@ -302,8 +357,11 @@ def write_dataset(
     ``"val_is_train": True``.
 
     Returns ``{"splits": {"train"|"val": {"images", "boxes", "videos"}}, "classes": [...],
-    "val_is_train": bool}``. Raises ValueError on duplicate output names, unknown class ids or
-    unsafe video ids, FileNotFoundError on a missing source frame.
+    "val_is_train": bool, "warning": str | None}``: the counts are the actual split, and
+    ``warning`` (see :func:`split_warning`) says when it is far from ``val_fraction``.
+
+    Raises ValueError on duplicate output names, unknown class ids or unsafe video ids,
+    FileNotFoundError on a missing source frame.
     """
     out_dir = Path(out_dir).absolute()
     _validate(images, len(class_names))
@@ -319,4 +377,4 @@ def write_dataset(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return _summary(by_split, class_names, val_is_train)
+    return _summary(by_split, class_names, val_is_train, val_fraction)

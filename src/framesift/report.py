@@ -57,6 +57,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ]
     for split, counts in dataset["splits"].items():
         lines.append(f"| {split} | {counts['images']} | {counts['boxes']} | {counts['videos']} |")
+    if dataset.get("warning"):
+        lines += ["", f"**Warning:** {dataset['warning']}"]
     lines += [
         "",
         "## Videos",
