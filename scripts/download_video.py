@@ -20,7 +20,7 @@ def main(smk, log):
 
     def body() -> Outcome:
         log.info(f"downloading {job.url} as {job.video_id}")
-        meta, lines = download_video(job.url, job.video_id, video, info, options)
+        meta, lines = download_video(job.url, job.video_id, video, info, options, log)
         for line in lines:
             log.info(line)
         log.info(f"done: {meta.get('title')!r}, {video.stat().st_size} bytes")

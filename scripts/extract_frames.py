@@ -14,7 +14,7 @@ def main(smk, log):
     options = FrameOptions(**smk.params.settings)
 
     def body() -> Outcome:
-        frames = extract_frames(video, job.video_id, out_dir, options)
+        frames = extract_frames(video, job.video_id, out_dir, options, log)
         log.info(f"{job.video_id}: {len(frames)} frames ({options.mode}) -> {out_dir}")
         return Outcome(count=len(frames))
 

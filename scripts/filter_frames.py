@@ -24,7 +24,7 @@ def main(smk, log):
         else:
             try:
                 model = load_model(settings["model"])
-                summary = filter_frames(frames_dir, out_dir, model, settings["model"], options)
+                summary = filter_frames(frames_dir, out_dir, model, settings["model"], options, log)
             except (ModelError, DetectorFault) as error:
                 raise StageFailed(str(error), permanent=False) from error
         log.info(f"{job.video_id}: model window {started:.6f} {time.time():.6f}")

@@ -8,6 +8,7 @@ place only when complete; metadata is written as a sanitised ``.info.json``.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import queue
 import shutil
@@ -17,6 +18,7 @@ from typing import Any
 
 from framesift.fsutil import atomic_write_text
 from framesift.media import ffmpeg_location
+from framesift.progress import download_hook
 from framesift.stagejob import StageFailed
 
 INFO_KEYS = (
@@ -88,7 +90,9 @@ def _parse_rate(rate: str | None) -> int | None:
     return int(float(number) * factor)
 
 
-def ydl_options(opts: DownloadOptions, workdir: Path, logger: Any) -> dict[str, Any]:
+def ydl_options(
+    opts: DownloadOptions, workdir: Path, logger: Any, progress: Any = None
+) -> dict[str, Any]:
     """The ``YoutubeDL`` parameter dict for one download into ``workdir``."""
     params: dict[str, Any] = {
         "format": format_selector(opts.max_height, opts.container),
@@ -107,6 +111,7 @@ def ydl_options(opts: DownloadOptions, workdir: Path, logger: Any) -> dict[str, 
         "overwrites": True,
         "continuedl": False,
         "postprocessors": [{"key": "FFmpegVideoRemuxer", "preferedformat": opts.container}],
+        "progress_hooks": [progress] if progress is not None else [],
     }
     optional = {
         "ratelimit": _parse_rate(opts.rate_limit),
@@ -162,13 +167,16 @@ class _ListLogger:
         self.lines.append(msg)
 
 
-def _run_ytdlp(url: str, opts: DownloadOptions, workdir: Path, results: Any) -> None:
+def _run_ytdlp(
+    url: str, opts: DownloadOptions, workdir: Path, results: Any, log: logging.Logger | None
+) -> None:
     """Child-process body: download and report ``("ok", info, log)`` or ``("error", ...)``."""
     from yt_dlp import YoutubeDL
 
     logger = _ListLogger()
     try:
-        with YoutubeDL(ydl_options(opts, workdir, logger)) as ydl:
+        progress = download_hook(log) if log is not None else None
+        with YoutubeDL(ydl_options(opts, workdir, logger, progress)) as ydl:
             info = ydl.sanitize_info(ydl.extract_info(url, download=True))
         results.put(("ok", info, logger.lines))
     except BaseException as error:  # noqa: BLE001 - every failure must be reported to the parent
@@ -185,7 +193,12 @@ def _metadata(info: dict[str, Any], url: str, video_id: str) -> dict[str, Any]:
 
 
 def download_video(
-    url: str, video_id: str, video_out: Path, info_out: Path, opts: DownloadOptions
+    url: str,
+    video_id: str,
+    video_out: Path,
+    info_out: Path,
+    opts: DownloadOptions,
+    log: logging.Logger | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Download ``url`` to ``video_out`` and its metadata to ``info_out``.
 
@@ -198,7 +211,8 @@ def download_video(
     workdir.mkdir(parents=True)
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    child = context.Process(target=_run_ytdlp, args=(url, opts, workdir, results), daemon=True)
+    args = (url, opts, workdir, results, log)  # the child logs progress to ``log`` (live)
+    child = context.Process(target=_run_ytdlp, args=args, daemon=True)
     child.start()
     try:
         try:

@@ -7,6 +7,7 @@ Kept frames are hard-linked (copied across filesystems) into the output folder, 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from framesift.detect import DetectOptions, class_names, detect_frames
 from framesift.frames import MANIFEST, read_manifest
 from framesift.fsutil import link_or_copy, publish_dir, staging_dir
+from framesift.progress import Progress
 
 DETECTIONS = "detections.json"
 
@@ -29,7 +31,12 @@ class FilterSummary:
 
 
 def filter_frames(
-    frames_dir: Path, out_dir: Path, model: Any, model_name: str, options: DetectOptions
+    frames_dir: Path,
+    out_dir: Path,
+    model: Any,
+    model_name: str,
+    options: DetectOptions,
+    log: logging.Logger | None = None,
 ) -> FilterSummary:
     """Run ``model`` over the frames listed in ``frames_dir``'s manifest; publish kept frames."""
     frames = read_manifest(Path(frames_dir) / MANIFEST)
@@ -38,8 +45,10 @@ def filter_frames(
     kept_rows: list[dict[str, Any]] = []
     unreadable: list[str] = []
     paths = [Path(frames_dir) / frame.file for frame in frames]
+    progress = Progress(log, "filter", total=len(paths))
     try:
         for path, width, height, detections in detect_frames(model, paths, options):
+            progress.advance()
             if detections is None:
                 unreadable.append(path.name)
                 continue
@@ -58,6 +67,7 @@ def filter_frames(
         names = class_names(model)
         write_detections(tmp / DETECTIONS, model_name, names, len(frames), kept_rows)
         publish_dir(tmp, out_dir)
+        progress.finish()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
     return FilterSummary(len(frames), len(kept_rows), unreadable)

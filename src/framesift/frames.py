@@ -8,14 +8,18 @@ decodes only around each timestamp), ``keyframes`` (decoder skips non-key frames
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from framesift.fsutil import publish_dir, staging_dir
 from framesift.media import ffmpeg_binary
+from framesift.progress import Progress
 from framesift.stagejob import StageFailed
 
 MODES = ("fps", "interval", "keyframes", "scene")
@@ -78,17 +82,40 @@ def frame_name(video_id: str, timestamp_ms: int) -> str:
     return f"{video_id}_{timestamp_ms:09d}.jpg"
 
 
-def _run(args: list[str], timeout: float) -> str:
-    """Run ffmpeg; return stderr; raise ExtractionFailed with its last error line on failure."""
+def _run(args: list[str], timeout: float, on_line: Callable[[str], None] | None = None) -> str:
+    """Run ffmpeg, streaming its stderr (``on_line`` sees each line as it comes: progress);
+    return stderr; raise ExtractionFailed with its error line on failure."""
+    proc = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    lines: list[str] = []
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise ExtractionFailed(f"ffmpeg did not finish within {timeout:g} s", False) from error
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if timed_out.is_set():
+        raise ExtractionFailed(f"ffmpeg did not finish within {timeout:g} s", False)
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        message = _error_line(lines) or f"ffmpeg exited {proc.returncode}"
+        errors = [line.rstrip("\n") for line in lines if line.strip()]
+        message = _error_line(errors) or f"ffmpeg exited {proc.returncode}"
         raise ExtractionFailed(readable_reason(message))
-    return proc.stderr
+    return "".join(lines)
 
 
 def _error_line(lines: list[str]) -> str:
@@ -137,8 +164,14 @@ def _stream_args(video: Path, out_dir: Path, opts: FrameOptions) -> list[str]:
     return args + ["-f", "image2", str(out_dir / "%08d.jpg")]
 
 
-def _extract_stream(video: Path, out_dir: Path, opts: FrameOptions) -> list[float]:
-    stderr = _run(_stream_args(video, out_dir, opts), opts.timeout)
+def _extract_stream(
+    video: Path, out_dir: Path, opts: FrameOptions, progress: Progress
+) -> list[float]:
+    def on_line(line: str) -> None:
+        if "Parsed_showinfo" in line and " n:" in line:
+            progress.advance()
+
+    stderr = _run(_stream_args(video, out_dir, opts), opts.timeout, on_line)
     times = [
         float(t)
         for line in stderr.splitlines()
@@ -158,7 +191,9 @@ def interval_times(duration: float, interval: float, max_frames: int) -> list[fl
     return times[:max_frames] if max_frames > 0 else times
 
 
-def _extract_interval(video: Path, out_dir: Path, opts: FrameOptions) -> list[float]:
+def _extract_interval(
+    video: Path, out_dir: Path, opts: FrameOptions, progress: Progress
+) -> list[float]:
     """Seek to each timestamp on the input side; several inputs per ffmpeg process."""
     times = interval_times(probe_duration(video), opts.interval, opts.max_frames)
     kept: list[float] = []
@@ -173,6 +208,7 @@ def _extract_interval(video: Path, out_dir: Path, opts: FrameOptions) -> list[fl
             args += ["-map", f"{index}:v:0", "-vf", vf, "-frames:v", "1"]
             args += ["-q:v", str(opts.jpeg_qscale), "-update", "1", str(target)]
         _run(args, opts.timeout)
+        progress.advance(len(batch))
         for index, t in enumerate(batch):
             if (out_dir / f"{start + index + 1:08d}.jpg").exists():
                 kept.append(t)
@@ -181,7 +217,13 @@ def _extract_interval(video: Path, out_dir: Path, opts: FrameOptions) -> list[fl
     return kept
 
 
-def extract_frames(video: Path, video_id: str, out_dir: Path, opts: FrameOptions) -> list[Frame]:
+def extract_frames(
+    video: Path,
+    video_id: str,
+    out_dir: Path,
+    opts: FrameOptions,
+    log: logging.Logger | None = None,
+) -> list[Frame]:
     """Extract frames of ``video`` into ``out_dir`` (created atomically) with a manifest.
 
     Raises ExtractionFailed (nothing left at ``out_dir``) when ffmpeg cannot decode the video or
@@ -191,16 +233,18 @@ def extract_frames(video: Path, video_id: str, out_dir: Path, opts: FrameOptions
         raise ValueError(f"frames.mode {opts.mode!r} is not one of {', '.join(MODES)}")
     out_dir = Path(out_dir)
     tmp = staging_dir(out_dir)
+    progress = Progress(log, "extract")
     try:
         if opts.mode == "interval":
-            times = _extract_interval(Path(video), tmp, opts)
+            times = _extract_interval(Path(video), tmp, opts, progress)
         else:
-            times = _extract_stream(Path(video), tmp, opts)
+            times = _extract_stream(Path(video), tmp, opts, progress)
         if not times:
             raise ExtractionFailed("the video decoded to zero frames")
         frames = _rename_frames(tmp, video_id, times)
         write_manifest(tmp / MANIFEST, frames)
         publish_dir(tmp, out_dir)
+        progress.finish()
         return frames
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
