@@ -2,21 +2,33 @@
 
 Plants near-duplicate groups in random hashes and prints, per size: the naive all-pairs time,
 the MIH time (:func:`framesift.dedup.near_duplicate_pairs`), their ratio, whether both found the
-same pairs, and the :func:`framesift.dedup.cluster_labels` time.
+same pairs, the :func:`framesift.dedup.cluster_labels` time (connected components) and the
+:func:`framesift.dedup.assign_representatives` time (greedy cover in preference order, what the
+aggregate runs), each as median wall and CPU seconds, with the number of frames each keeps.
 
     python bench/bench_dedup.py                      # default sizes
     python bench/bench_dedup.py --sizes 10000 100000 --threshold 8 --naive-limit 100000
+    python bench/bench_dedup.py --sizes 1000000 --naive-limit 0 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from framesift.dedup import _popcount, cluster_labels, near_duplicate_pairs
+from framesift.dedup import (
+    PREFER,
+    Candidate,
+    _popcount,
+    assign_representatives,
+    cluster_labels,
+    near_duplicate_pairs,
+)
 
 DEFAULT_SIZES = (10_000, 30_000, 100_000, 300_000)
 
@@ -58,14 +70,22 @@ def naive_pairs(words: np.ndarray, threshold: int, chunk_elems: int = 1 << 18) -
     return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
-def timed(func: Callable[[], np.ndarray], repeat: int = 1) -> tuple[float, np.ndarray]:
-    """Best wall time of ``repeat`` calls, and the result."""
-    best = float("inf")
+def timed(func: Callable[[], Any], repeat: int = 1) -> tuple[float, float, Any]:
+    """Median wall and median CPU seconds of ``repeat`` calls, and the last result."""
+    walls, cpus = [], []
     for _ in range(max(1, repeat)):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def random_candidates(n: int, rng: np.random.Generator) -> list[Candidate]:
+    """Candidates with random sharpness and confidence, 1000 frames per "video"."""
+    sharpness = rng.random(n).tolist()
+    confidence = rng.random(n).tolist()
+    return [Candidate(f"{i}", sharpness[i], confidence[i], (i // 1000, i)) for i in range(n)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,29 +95,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bits", type=int, default=64, choices=(64, 128, 256))
     parser.add_argument("--naive-limit", type=int, default=100_000, help="skip naive above this")
     parser.add_argument("--n-blocks", type=int, default=None, help="force the MIH block count")
-    parser.add_argument("--repeat", type=int, default=1, help="best of N runs (MIH, labels)")
+    parser.add_argument("--repeat", type=int, default=3, help="median of N runs (not naive)")
+    parser.add_argument("--prefer", default="sharpest", choices=PREFER)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    print(f"bits={args.bits} threshold={args.threshold} n_blocks={args.n_blocks or 'auto'}")
-    header = f"{'n':>9} {'naive_s':>9} {'mih_s':>8} {'ratio':>7} {'agree':>5} {'pairs':>9} "
-    print(header + f"{'labels_s':>8}")
+    t = args.threshold
+    print(
+        f"bits={args.bits} threshold={t} n_blocks={args.n_blocks or 'auto'} "
+        f"prefer={args.prefer} repeat={args.repeat} (median; CPU seconds in brackets)"
+    )
+    print(
+        f"{'n':>9} {'naive_s':>9} {'mih_s':>8} {'ratio':>7} {'agree':>5} {'pairs':>9} "
+        f"{'labels_s (cpu)':>16} {'assign_s (cpu)':>16} {'components':>10} {'kept':>9}"
+    )
     for n in args.sizes:
         rng = np.random.default_rng([args.seed, n])  # same data for a size whatever the list
-        words = planted_hashes(n, args.bits // 64, args.threshold, rng)
-        mih_s, pairs = timed(
-            lambda w=words: near_duplicate_pairs(w, args.threshold, n_blocks=args.n_blocks),
+        words = planted_hashes(n, args.bits // 64, t, rng)
+        candidates = random_candidates(n, rng)
+        mih_s, _, pairs = timed(
+            lambda w=words: near_duplicate_pairs(w, t, n_blocks=args.n_blocks), args.repeat
+        )
+        labels_s, labels_cpu, labels = timed(lambda w=words: cluster_labels(w, t), args.repeat)
+        assign_s, assign_cpu, cover = timed(
+            lambda w=words, c=candidates: assign_representatives(w, t, c, args.prefer),
             args.repeat,
         )
-        labels_s, _ = timed(lambda w=words: cluster_labels(w, args.threshold), args.repeat)
+        if len(cover.distance) and cover.distance.max() > t:
+            raise AssertionError("a dropped hash is farther than the threshold from its kept one")
         naive, ratio, agree = "-", "-", "-"
         if n <= args.naive_limit:
-            naive_s, reference = timed(lambda w=words: naive_pairs(w, args.threshold))
+            naive_s, _, reference = timed(lambda w=words: naive_pairs(w, t))
             naive, ratio = f"{naive_s:.3f}", f"{naive_s / mih_s:.1f}"
             agree = "yes" if np.array_equal(pairs, reference) else "NO"
+        components = int(labels.max()) + 1 if len(labels) else 0
+        labels_col = f"{labels_s:.3f} ({labels_cpu:.2f})"
+        assign_col = f"{assign_s:.3f} ({assign_cpu:.2f})"
         print(
             f"{n:>9} {naive:>9} {mih_s:>8.3f} {ratio:>7} {agree:>5} {len(pairs):>9} "
-            f"{labels_s:>8.3f}"
+            f"{labels_col:>16} {assign_col:>16} {components:>10} {len(cover.kept):>9}"
         )
 
 

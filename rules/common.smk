@@ -166,8 +166,10 @@ def print_run_summary():
     for line in lifecycle.summary_lines(states):
         sys.stderr.write(f"framesift: {line}\n")
     if URL_LIST.problems:
+        sys.stderr.write(f"framesift: {len(URL_LIST.problems)} URL line(s) skipped\n")
+    if layout.report_html.exists():
         sys.stderr.write(
-            f"framesift: {len(URL_LIST.problems)} URL line(s) skipped; see {LAYOUT.report}\n"
+            f"framesift: report: {LAYOUT.report_html} (and {LAYOUT.report})\n"
         )
 
 

@@ -1,8 +1,10 @@
 rule hash_frames:
     input:
         kept=str(LAYOUT.filtered("{vid}")),
+        frames=str(LAYOUT.frames("{vid}")),
     output:
         hashes=str(LAYOUT.hashes("{vid}")),
+        negatives=str(LAYOUT.negative_hashes("{vid}")),
     log:
         log_path("hash_frames", "{vid}"),
     benchmark:
@@ -14,6 +16,7 @@ rule hash_frames:
         attempt=job_attempt,
     params:
         settings=config["hash"],
+        negatives=config["dataset"]["negatives"] > 0,
         generation=generation_of("hash"),
     script:
         "../scripts/hash_frames.py"

@@ -10,6 +10,7 @@ from framesift.fsutil import atomic_write_text
 from framesift.layout import Layout, staging_leftovers
 from framesift.lifecycle import archive_removed, failures_of
 from framesift.report import render_markdown, summary_dict
+from framesift.report_html import write_html_report
 from framesift.stagelog import run_stage
 
 
@@ -41,6 +42,7 @@ def main(smk, log):
     summary = summary_dict(result, failures_of(layout, ids), smk.params.url_problems)
     atomic_write_text(smk.output.summary, json.dumps(summary, indent=1) + "\n")
     atomic_write_text(smk.output.report, render_markdown(summary))
+    log.info(f"HTML report: {write_html_report(layout, videos, summary)}")
     if result.dataset.get("warning"):
         log.warning(result.dataset["warning"])
     totals = summary["totals"]

@@ -1,21 +1,28 @@
-"""Near-duplicate search by multi-index hashing, checked against brute force."""
+"""Near-duplicate search (multi-index hashing) and greedy cover, checked by brute force."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import imagehash
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from framesift import dedup
+from framesift.aggregate import Pool, VideoFrames, deduplicate, write_clusters
 from framesift.dedup import (
     Candidate,
-    choose_representatives,
+    _rank_key,
+    assign_representatives,
     cluster_labels,
+    greedy_cover,
     hex_to_words,
     near_duplicate_pairs,
+    preference_order,
 )
+from framesift.hashing import FrameHash
 
 
 def brute_pairs(words: np.ndarray, threshold: int) -> np.ndarray:
@@ -197,8 +204,201 @@ def cands(*specs: tuple[float, float, tuple]) -> list[Candidate]:
     return [Candidate(f"k{i}", s, c, o) for i, (s, c, o) in enumerate(specs)]
 
 
-def test_choose_representatives_sharpest() -> None:
-    labels = np.array([0, 0, 0, 1, 1, 2, 2])
+def distance_matrix(words: np.ndarray) -> np.ndarray:
+    """All-pairs Hamming distances (brute force)."""
+    dist = np.zeros((len(words), len(words)), dtype=np.int16)
+    for column in range(words.shape[1]):
+        dist += np.bitwise_count(words[:, None, column] ^ words[None, :, column])
+    return dist
+
+
+def brute_cover(words: np.ndarray, threshold: int, order: list[int]) -> np.ndarray:
+    """Reference greedy cover: the literal walk in ``order`` over the all-pairs distances."""
+    near = distance_matrix(words) <= threshold
+    rep = np.full(len(words), -1)
+    for i in order:
+        if rep[i] < 0:
+            rep[near[i] & (rep < 0)] = i
+    return rep
+
+
+def check_cover(words: np.ndarray, threshold: int, result: dedup.Assignment) -> None:
+    """Properties every greedy cover must have, checked by brute force."""
+    n = len(words)
+    dist = distance_matrix(words)
+    rows = np.arange(n)
+    rep = result.representative
+    assert np.array_equal(rep[rep], rep)  # representatives represent themselves
+    assert np.array_equal(result.distance, dist[rows, rep])
+    assert result.distance.max(initial=0) <= threshold  # every dropped row is near its rep
+    kept = result.kept
+    apart = dist[np.ix_(kept, kept)] + (threshold + 1) * np.eye(len(kept), dtype=np.int16)
+    assert apart.min(initial=threshold + 1) > threshold  # representatives are pairwise far
+    _, first = np.unique(result.cluster, return_index=True)
+    assert np.array_equal(result.cluster[np.sort(first)], np.arange(len(first)))
+    assert len(first) == len(kept)
+    assert result.representatives() == {int(result.cluster[k]): int(k) for k in kept}
+
+
+# --------------------------------------------------------------------------- slow camera pan
+
+PAN_THRESHOLD = 8
+
+
+@pytest.fixture(scope="module")
+def pan_hashes() -> list[imagehash.ImageHash]:
+    """phash of 640x360 windows sliding 4 px a step over a 2000x360 picture (a slow pan)."""
+    rng = np.random.default_rng(7)
+    width, height = 2000, 360
+    coarse = Image.fromarray((rng.random((9, 40)) * 255).astype(np.float32), mode="F")
+    smooth = np.asarray(coarse.resize((width, height), Image.BICUBIC))
+    gradient = np.linspace(0, 60, width)[None, :]
+    picture = np.clip(0.7 * smooth + gradient, 0, 255).astype(np.uint8)
+    image = Image.fromarray(picture, mode="L").convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(25):
+        x, y, r = int(rng.integers(width)), int(rng.integers(height)), int(rng.integers(15, 60))
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape((x - r, y - r, x + r, y + r), fill=color)
+    return [
+        imagehash.phash(image.crop((x, 0, x + 640, height))) for x in range(0, width - 640 + 1, 4)
+    ]
+
+
+@pytest.mark.parametrize("prefer", ["earliest", "sharpest"])
+def test_slow_pan_keeps_frames_near_every_dropped_frame(
+    pan_hashes: list[imagehash.ImageHash], prefer: str
+) -> None:
+    hashes, t = pan_hashes, PAN_THRESHOLD
+    n = len(hashes)
+    steps = [hashes[i] - hashes[i + 1] for i in range(n - 1)]
+    assert max(steps) <= t < hashes[0] - hashes[-1]  # a chain whose ends are far apart
+    words = hex_to_words([str(h) for h in hashes], 64)
+    rng = np.random.default_rng(1)
+    candidates = [Candidate(f"{i}", rng.random(), rng.random(), (0, 40 * i)) for i in range(n)]
+
+    result = assign_representatives(words, t, candidates, prefer)
+    kept = result.kept.tolist()
+
+    # what connected components do: one chain, one kept frame, far frames dropped
+    labels = cluster_labels(words, t)
+    walk = sorted(range(n), key=lambda i: (_rank_key(candidates[i], prefer), i))
+    component_rep = {}
+    for i in walk:
+        component_rep.setdefault(int(labels[i]), i)
+    worst = max(hashes[i] - hashes[component_rep[int(labels[i])]] for i in range(n))
+    print(f"{prefer}: {n} frames, kept {len(kept)}, connected components kept {len(component_rep)}")
+    assert len(component_rep) < len(kept) and worst > t
+
+    assert len(kept) > 10
+    for i in range(n):
+        rep = int(result.representative[i])
+        assert rep in kept
+        assert hashes[i] - hashes[rep] == result.distance[i] <= t
+    for a in range(len(kept)):
+        for b in range(a + 1, len(kept)):
+            assert hashes[kept[a]] - hashes[kept[b]] > t
+    assert np.array_equal(result.representative, brute_cover(words, t, walk))
+
+
+# --------------------------------------------------------------------------- greedy cover
+
+
+@pytest.mark.parametrize("n_words", [1, 4])
+@pytest.mark.parametrize("threshold", [0, 3, 8])
+@pytest.mark.parametrize("min_progress", [None, 0.0, 2.0])  # default, rounds only, loop early
+def test_greedy_cover_equals_sequential_walk(
+    monkeypatch: pytest.MonkeyPatch, n_words: int, threshold: int, min_progress: float | None
+) -> None:
+    if min_progress is not None:
+        monkeypatch.setattr(dedup, "_MIN_PROGRESS", min_progress)
+    rng = np.random.default_rng(100 * n_words + threshold)
+    words = planted(500, n_words, threshold, seed=threshold + 1)
+    words[rng.choice(500, 60)] = words[rng.choice(500, 60)]  # exact copies
+    for order in (np.arange(500), rng.permutation(500)):
+        result = greedy_cover(words, threshold, order)
+        assert np.array_equal(result.representative, brute_cover(words, threshold, order))
+        check_cover(words, threshold, result)
+        again = greedy_cover(words.copy(), threshold, order.copy())  # deterministic
+        for field in ("representative", "distance", "cluster"):
+            assert np.array_equal(getattr(result, field), getattr(again, field))
+    assert len(result.kept) < 500
+
+
+@pytest.mark.parametrize("prefer", ["sharpest", "confident", "earliest"])
+def test_assign_representatives_equals_walk_in_rank_order(prefer: str) -> None:
+    rng = np.random.default_rng(8)
+    words = planted(400, 1, 8, seed=21)
+    candidates = cands(
+        *[
+            (float(rng.integers(3)), float(rng.integers(3)), (int(rng.integers(3)), int(t)))
+            for t in rng.integers(0, 5, 400)
+        ]
+    )
+    walk = sorted(range(400), key=lambda i: (_rank_key(candidates[i], prefer), i))
+    result = assign_representatives(words, 8, candidates, prefer)
+    assert np.array_equal(result.representative, brute_cover(words, 8, walk))
+    check_cover(words, 8, result)
+
+
+def test_chain_finishes_in_sequential_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long chain walked along its length leaves the vectorised rounds for the plain loop."""
+    rng = np.random.default_rng(4)
+    steps = np.uint64(1) << rng.integers(0, 64, 2000).astype(np.uint64)
+    words = np.bitwise_xor.accumulate(steps).reshape(-1, 1)  # each hash 1 bit from the last
+    walks = []
+    real_walk = dedup._walk
+    monkeypatch.setattr(dedup, "_walk", lambda *args: (walks.append(1), real_walk(*args)))
+    result = greedy_cover(words, 4)
+    assert walks
+    assert np.array_equal(result.representative, brute_cover(words, 4, list(range(2000))))
+    check_cover(words, 4, result)
+    assert cluster_labels(words, 4).max() == 0 and len(result.kept) > 50
+
+
+def test_greedy_cover_huge_identical_group_is_linear() -> None:
+    words = np.full((300_000, 1), 0xDEADBEEF, dtype=np.uint64)
+    words[-3:, 0] = [1, 0xDEADBEEE, 2**63]
+    start = time.perf_counter()
+    result = greedy_cover(words, 1)
+    assert time.perf_counter() - start < 5.0  # O(g^2) would be ~4.5e10 pairs
+    n = len(words)
+    assert result.kept.tolist() == [0, n - 3, n - 1]
+    assert result.representative[-2] == 0 and result.distance[-2] == 1
+    assert result.cluster[-3:].tolist() == [1, 0, 2] and result.distance[:-3].max() == 0
+
+
+def test_greedy_cover_everything_within_threshold() -> None:
+    words = np.array([[0b000], [0b001], [0b110], [0b110], [0b011]], dtype=np.uint64)
+    result = greedy_cover(words, 3, np.array([3, 0, 1, 2, 4]))
+    assert result.representative.tolist() == [3] * 5
+    assert result.distance.tolist() == [2, 3, 0, 0, 2]
+    assert result.cluster.tolist() == [0] * 5
+
+
+@pytest.mark.parametrize("n_words", [1, 4])
+def test_greedy_cover_empty_and_single(n_words: int) -> None:
+    for n in (0, 1):
+        result = greedy_cover(np.ones((n, n_words), dtype=np.uint64), 5)
+        assert result.representative.tolist() == result.cluster.tolist() == [0] * n
+        assert result.distance.tolist() == [0] * n
+    assert assign_representatives(np.zeros((0, 1), dtype=np.uint64), 3, []).representatives() == {}
+
+
+# --------------------------------------------------------------------------- preference
+
+
+def grouped_words(labels: list[int]) -> np.ndarray:
+    """One random base hash per label; members flip one distinct low bit (pairwise <= 2 bits)."""
+    rng = np.random.default_rng(9)
+    bases = rng.integers(0, 2**64, size=max(labels) + 1, dtype=np.uint64)
+    flips = np.uint64(1) << np.arange(len(labels), dtype=np.uint64)
+    return (bases[labels] ^ flips).reshape(-1, 1)
+
+
+def test_representatives_sharpest() -> None:
+    labels = [0, 0, 0, 1, 1, 2, 2]
     candidates = cands(
         (5.0, 0.1, (0, 30)),
         (9.0, 0.2, (0, 20)),  # sharpest of cluster 0
@@ -208,11 +408,14 @@ def test_choose_representatives_sharpest() -> None:
         (3.0, 0.4, (2, 9)),
         (3.0, 0.4, (2, 1)),  # full tie but earlier order
     )
-    assert choose_representatives(labels, candidates) == {0: 1, 1: 4, 2: 6}
+    result = assign_representatives(grouped_words(labels), 2, candidates)
+    assert result.representatives() == {0: 1, 1: 4, 2: 6}
+    assert result.representative.tolist() == [1, 1, 1, 4, 4, 6, 6]
+    assert result.cluster.tolist() == labels
+    assert result.distance.tolist() == [2, 0, 2, 2, 0, 2, 0]
 
 
-def test_choose_representatives_confident() -> None:
-    labels = np.array([4, 4, 4, 7, 7])
+def test_representatives_confident() -> None:
     candidates = cands(
         (9.0, 0.5, (0, 0)),
         (1.0, 0.8, (0, 5)),
@@ -220,11 +423,12 @@ def test_choose_representatives_confident() -> None:
         (1.0, 0.3, (1, 7)),
         (1.0, 0.3, (1, 2)),  # full tie, earlier
     )
-    assert choose_representatives(labels, candidates, prefer="confident") == {4: 2, 7: 4}
+    result = assign_representatives(grouped_words([4, 4, 4, 7, 7]), 2, candidates, "confident")
+    assert result.representatives() == {0: 2, 1: 4}
+    assert result.cluster.tolist() == [0, 0, 0, 1, 1]
 
 
-def test_choose_representatives_earliest() -> None:
-    labels = np.array([0, 1, 0, 1, 1])
+def test_representatives_earliest() -> None:
     candidates = cands(
         (9.0, 0.9, (1, 100)),
         (1.0, 0.1, (0, 500)),
@@ -232,12 +436,67 @@ def test_choose_representatives_earliest() -> None:
         (5.0, 0.5, (0, 200)),
         (5.0, 0.5, (0, 200)),  # exact tie: lower index
     )
-    assert choose_representatives(labels, candidates, prefer="earliest") == {0: 2, 1: 3}
+    result = assign_representatives(grouped_words([0, 1, 0, 1, 1]), 2, candidates, "earliest")
+    assert result.representatives() == {0: 2, 1: 3}
+    assert result.representative.tolist() == [2, 3, 2, 3, 3]
 
 
-def test_choose_representatives_errors() -> None:
+@pytest.mark.parametrize("prefer", ["sharpest", "confident", "earliest"])
+@pytest.mark.parametrize("kind", ["numeric", "text", "ragged"])
+def test_preference_order_matches_rank_key(prefer: str, kind: str) -> None:
+    rng = np.random.default_rng(len(kind))
+    specs = []
+    for _ in range(300):
+        video, ms = int(rng.integers(3)), int(rng.integers(4))
+        order = {"numeric": (video, ms), "text": (f"v{video}", ms), "ragged": (video,) * (ms % 3)}
+        specs.append((float(rng.integers(3)), float(rng.integers(3)), order[kind]))
+    candidates = cands(*specs)
+    expected = sorted(range(300), key=lambda i: (_rank_key(candidates[i], prefer), i))
+    assert preference_order(candidates, prefer).tolist() == expected
+
+
+def test_assignment_errors() -> None:
+    words = np.zeros((1, 1), dtype=np.uint64)
     with pytest.raises(ValueError, match="sharpest, confident, earliest"):
-        choose_representatives(np.array([0]), cands((1.0, 1.0, (0,))), prefer="largest")
-    with pytest.raises(ValueError, match="2 labels but 1 candidates"):
-        choose_representatives(np.array([0, 0]), cands((1.0, 1.0, (0,))))
-    assert choose_representatives(np.array([], dtype=np.int64), []) == {}
+        assign_representatives(words, 2, cands((1.0, 1.0, (0,))), prefer="largest")
+    with pytest.raises(ValueError, match="2 hashes but 1 candidates"):
+        assign_representatives(np.zeros((2, 1), dtype=np.uint64), 2, cands((1.0, 1.0, (0,))))
+    with pytest.raises(ValueError, match="permutation"):
+        greedy_cover(np.zeros((3, 1), dtype=np.uint64), 2, np.array([0, 0, 2]))
+    with pytest.raises(ValueError, match="threshold"):
+        greedy_cover(words, -1)
+
+
+# --------------------------------------------------------------------------- aggregate
+
+
+def test_aggregate_writes_distance_to_representative(tmp_path: Path) -> None:
+    base = 0x0123_4567_89AB_CDEF
+    chain = [base, base ^ 0b111, base ^ 0b111111]  # 3 bits apart each, 6 end to end
+    specs = [  # (video, file, ms, hash, sharpness)
+        (0, "a.jpg", 0, chain[0], 1.0),
+        (0, "b.jpg", 500, chain[1], 1.0),
+        (0, "c.jpg", 1000, chain[2], 1.0),
+        (1, "d.jpg", 0, base, 5.0),  # exact copy, sharpest
+        (1, "e.jpg", 500, ~base & (2**64 - 1), 1.0),  # far from everything
+    ]
+    pool = Pool()
+    for video, name, ms, value, sharp in specs:
+        pool.video_index.append(video)
+        pool.records.append(FrameHash(name, ms, f"{value:016x}", sharp, 0.5, ""))
+    videos = [
+        VideoFrames(vid, "", 0, 0, [], {}, {}, tmp_path, ("phash", 8)) for vid in ("va", "vb")
+    ]
+    labels, reps, distance = deduplicate(pool, 8, 4, "sharpest")
+    assert sorted(reps.values()) == [2, 3, 4]  # components would keep 2 frames
+    path = tmp_path / "clusters.tsv"
+    write_clusters(path, videos, pool, labels, reps, distance)
+    assert path.read_text().splitlines() == [
+        "cluster\tvideo_id\tfile\ttimestamp_ms\thash\tkept\trepresentative\tdistance",
+        f"0\tva\ta.jpg\t0\t{base:016x}\t0\tvb/d.jpg\t0",
+        f"0\tva\tb.jpg\t500\t{chain[1]:016x}\t0\tvb/d.jpg\t3",
+        f"1\tva\tc.jpg\t1000\t{chain[2]:016x}\t1\tva/c.jpg\t0",
+        f"0\tvb\td.jpg\t0\t{base:016x}\t1\tvb/d.jpg\t0",
+        f"2\tvb\te.jpg\t500\t{~base & (2**64 - 1):016x}\t1\tvb/e.jpg\t0",
+    ]
+    assert deduplicate(Pool(), 8, 4, "sharpest") == ([], {}, [])

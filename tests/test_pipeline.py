@@ -110,6 +110,9 @@ def test_dataset_from_synthetic_videos(built):
     assert all(len(s) == 1 for s in sides.values())
     report = workflow.path("results/report.md").read_text()
     assert ids["blank.mp4"] in report and "no frame shows square, circle" in report
+    html = workflow.path("results/report/index.html").read_text()
+    assert all(vid in html for vid in ids.values())
+    assert "no frame shows square, circle" in html
 
 
 def test_cross_video_duplicates_removed(workflow, shape_server):
@@ -207,7 +210,7 @@ def test_adding_a_url_reuses_old_work(workflow, shape_server, shapes_model):
     after = _mtimes(workflow.root, "results/*/*") | _mtimes(workflow.root, "results/*/*/*.jpg")
     old_vid = video_id(f"{shape_server}/sq.mp4")
     for path, mtime in before.items():
-        if old_vid in path and "dataset" not in path:
+        if old_vid in path and "dataset" not in path and "report" not in path:
             assert after[path] == mtime, f"{path} was rewritten"
     assert os.path.exists(workflow.path(f"results/hashes/{new_vid}.tsv"))
 
@@ -243,3 +246,29 @@ def test_detector_free_mode_keeps_every_frame_without_torch(workflow, server):
     proc = other.run(check=False)
     assert proc.returncode != 0 and "filter.classes needs a detector" in proc.stderr
     assert not other.path("results/videos").exists()
+
+
+def test_caps_and_negatives(workflow, shape_server):
+    """dataset.max_per_video caps each video's images; dataset.negatives adds frames without a
+    detection (from the filter's dropped frames, never near a kept frame), with empty labels."""
+    workflow.write_urls([f"{shape_server}/{name}" for name in SPECS])
+    _pipeline_config(workflow)
+    workflow.config["hash"] = {"consecutive_threshold": -1}  # every kept frame a candidate
+    workflow.config["dataset"].update({"max_per_video": 2, "negatives": 0.5})
+    workflow.run()
+    dataset = workflow.path("results/dataset")
+    with open(dataset / "manifest.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    positives = [r for r in rows if int(r["n_boxes"]) > 0]
+    negatives = [r for r in rows if int(r["n_boxes"]) == 0]
+    per_video: dict[str, int] = {}
+    for row in positives:
+        per_video[row["video_id"]] = per_video.get(row["video_id"], 0) + 1
+    assert per_video and max(per_video.values()) <= 2, per_video
+    summary = json.loads(workflow.path("results/summary.json").read_text())
+    assert len(negatives) == summary["dataset"]["negatives"] == len(positives)  # half the set
+    for row in negatives:
+        assert row["source"].startswith("results/frames/"), row
+        label = dataset / "labels" / row["split"] / Path(row["image"]).with_suffix(".txt").name
+        assert label.read_text() == ""
+    assert {r["video_id"] for r in negatives} >= {video_id(f"{shape_server}/blank.mp4")}

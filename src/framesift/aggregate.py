@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from framesift.balance import cap_images, negatives_quota, spread_over_videos
 from framesift.dataset import Box, DatasetImage, write_dataset
-from framesift.dedup import Candidate, choose_representatives, cluster_labels, hex_to_words
+from framesift.dedup import (
+    Candidate,
+    assign_representatives,
+    hex_to_words,
+    near_any,
+    preference_order,
+)
 from framesift.detect import Detection, DetectOptions, class_names, detect_frames, load_model
 from framesift.filter import DETECTIONS, read_detections
 from framesift.fsutil import atomic_write_text
@@ -84,31 +93,45 @@ def candidate_pool(videos: Sequence[VideoFrames]) -> Pool:
     return pool
 
 
-def deduplicate(pool: Pool, hash_size: int, threshold: int, prefer: str) -> tuple[Any, dict]:
-    """Cluster labels per pool entry and cluster → representative index."""
+def deduplicate(
+    pool: Pool, hash_size: int, threshold: int, prefer: str
+) -> tuple[Any, dict[int, int], Any]:
+    """Greedy cover of the pool in ``prefer`` order (every dropped entry is within ``threshold``
+    bits of its representative): cluster per pool entry, cluster → representative index, and
+    each entry's Hamming distance to its representative."""
     if not pool.records:
-        return [], {}
+        return [], {}, []
     words = hex_to_words([r.hash_hex for r in pool.records], hash_size * hash_size)
-    labels = cluster_labels(words, threshold)
-    candidates = [
+    assignment = assign_representatives(words, threshold, candidates_of(pool), prefer)
+    return assignment.cluster, assignment.representatives(), assignment.distance
+
+
+def candidates_of(pool: Pool) -> list[Candidate]:
+    """The pool's entries as dedup candidates (preference: sharpness, confidence, time)."""
+    return [
         Candidate(f"{i}", r.sharpness, r.confidence, (pool.video_index[i], r.timestamp_ms))
         for i, r in enumerate(pool.records)
     ]
-    return labels, choose_representatives(labels, candidates, prefer)
 
 
 def write_clusters(
-    path: Path, videos: Sequence[VideoFrames], pool: Pool, labels: Any, reps: dict
+    path: Path,
+    videos: Sequence[VideoFrames],
+    pool: Pool,
+    labels: Any,
+    reps: dict[int, int],
+    distance: Any,
 ) -> None:
-    """One row per candidate frame: its cluster, whether it is kept, and its representative."""
-    lines = ["cluster\tvideo_id\tfile\ttimestamp_ms\thash\tkept\trepresentative"]
+    """One row per candidate frame: its cluster, whether it is kept, its representative and the
+    Hamming distance to it (0 when kept)."""
+    lines = ["cluster\tvideo_id\tfile\ttimestamp_ms\thash\tkept\trepresentative\tdistance"]
     for i, record in enumerate(pool.records):
         rep = reps[int(labels[i])]
         rep_video = videos[pool.video_index[rep]].video_id
         lines.append(
             f"{int(labels[i])}\t{videos[pool.video_index[i]].video_id}\t{record.file}"
             f"\t{record.timestamp_ms}\t{record.hash_hex}\t{int(rep == i)}"
-            f"\t{rep_video}/{pool.records[rep].file}"
+            f"\t{rep_video}/{pool.records[rep].file}\t{int(distance[i])}"
         )
     atomic_write_text(path, "\n".join(lines) + "\n")
 
@@ -198,8 +221,8 @@ def build(
     loaded = load_videos(videos, layout)
     _, hash_size = hash_settings(loaded)
     pool = candidate_pool(loaded)
-    labels, reps = deduplicate(pool, hash_size, dedup["threshold"], dedup["prefer"])
-    write_clusters(layout.clusters, loaded, pool, labels, reps)
+    labels, reps, distance = deduplicate(pool, hash_size, dedup["threshold"], dedup["prefer"])
+    write_clusters(layout.clusters, loaded, pool, labels, reps, distance)
     chosen = sorted(reps.values())
     log.info(f"{len(pool.records)} candidate frames in {len(reps)} clusters")
 
@@ -213,8 +236,7 @@ def build(
     names = dataset_names(loaded, detect["classes"], labeller.names)
     index_of = {name: k for k, name in enumerate(names)}
 
-    images = []
-    per_video = {v.video_id: _video_counts(v) for v in loaded}
+    labelled: dict[int, DatasetImage] = {}
     for i in chosen:
         video = loaded[pool.video_index[i]]
         record = pool.records[i]
@@ -224,22 +246,102 @@ def build(
             for d in dets
             if d.class_name in index_of
         )
-        images.append(
-            DatasetImage(
-                video.kept_dir / record.file,
-                video.video_id,
-                video.url,
-                record.timestamp_ms,
-                width,
-                height,
-                boxes,
-            )
+        labelled[i] = DatasetImage(
+            video.kept_dir / record.file,
+            video.video_id,
+            video.url,
+            record.timestamp_ms,
+            width,
+            height,
+            boxes,
         )
-        per_video[video.video_id]["in_dataset"] += 1
-    summary = write_dataset(images, names, layout.dataset, dataset["val_fraction"], dataset["seed"])
+    chosen_set = set(chosen)
+    order = [int(i) for i in preference_order(candidates_of(pool), dedup["prefer"])]
+    capped = cap_images(
+        [i for i in order if i in chosen_set],
+        {i: image.video_id for i, image in labelled.items()},
+        {i: frozenset(b.class_name for b in image.boxes) for i, image in labelled.items()},
+        dataset.get("max_per_video", 0),
+        dataset.get("max_per_class", 0),
+    )
+    if len(capped) < len(chosen):
+        log.info(f"caps: {len(chosen) - len(capped)} of {len(chosen)} images left out")
+    images = [labelled[i] for i in sorted(capped)]
+    negatives = pick_negatives(loaded, layout, pool, images, hash_size, dedup, dataset)
+    if negatives:
+        log.info(f"negatives: {len(negatives)} frames with no detection added")
+    per_video = {v.video_id: _video_counts(v) for v in loaded}
+    for image in images + negatives:
+        per_video[image.video_id]["in_dataset"] += 1
+    for image in negatives:
+        per_video[image.video_id]["negatives"] += 1
+    all_images = images + negatives
+    summary = write_dataset(
+        all_images, names, layout.dataset, dataset["val_fraction"], dataset["seed"]
+    )
+    summary["negatives"] = len(negatives)
     return AggregateResult(
         per_video, len(pool.records), len(reps), summary, labeller.reused, labeller.computed
     )
+
+
+def pick_negatives(
+    videos: Sequence[VideoFrames],
+    layout: Layout,
+    pool: Pool,
+    positives: Sequence[DatasetImage],
+    hash_size: int,
+    dedup: dict[str, Any],
+    dataset: dict[str, Any],
+) -> list[DatasetImage]:
+    """Frames the filter dropped, as images without boxes (``dataset.negatives``).
+
+    Candidates are the negative hash tables' frames left after the in-video collapse. A
+    candidate within ``dedup.threshold`` of any frame the filter kept is left out (it may show
+    the object after all), the rest are deduplicated among themselves like the positives, and
+    the quota is taken in preference order, round-robin over videos.
+    """
+    quota = negatives_quota(len(positives), dataset.get("negatives", 0.0))
+    if quota == 0:
+        return []
+    negative_pool = Pool()
+    for index, video in enumerate(videos):
+        path = layout.negative_hashes(video.video_id)
+        if not path.exists():
+            continue
+        for record in read_hash_table(path)[1]:
+            if not record.duplicate_of:
+                negative_pool.video_index.append(index)
+                negative_pool.records.append(record)
+    if not negative_pool.records:
+        return []
+    bits = hash_size * hash_size
+    words = hex_to_words([r.hash_hex for r in negative_pool.records], bits)
+    positive_words = hex_to_words([r.hash_hex for r in pool.records], bits)
+    clear = ~near_any(words, positive_words, dedup["threshold"])
+    keep = [i for i in range(len(negative_pool.records)) if clear[i]]
+    if not keep:
+        return []
+    candidates = candidates_of(negative_pool)
+    assignment = assign_representatives(
+        words[keep], dedup["threshold"], [candidates[i] for i in keep], dedup["prefer"]
+    )
+    reps = [keep[int(k)] for k in assignment.kept]
+    rank = {int(i): n for n, i in enumerate(preference_order(candidates, dedup["prefer"]))}
+    reps.sort(key=rank.__getitem__)
+    video_of = {i: videos[negative_pool.video_index[i]].video_id for i in reps}
+    picked = spread_over_videos(reps, video_of, quota)
+    images = []
+    for i in sorted(picked):
+        video = videos[negative_pool.video_index[i]]
+        record = negative_pool.records[i]
+        source = layout.frames(video.video_id) / record.file
+        with Image.open(source) as frame:
+            width, height = frame.size
+        images.append(
+            DatasetImage(source, video.video_id, video.url, record.timestamp_ms, width, height, ())
+        )
+    return images
 
 
 def _video_counts(video: VideoFrames) -> dict[str, Any]:
@@ -249,6 +351,7 @@ def _video_counts(video: VideoFrames) -> dict[str, Any]:
         "filtered": video.filtered,
         "after_collapse": sum(1 for r in video.hashes if not r.duplicate_of),
         "in_dataset": 0,
+        "negatives": 0,
     }
 
 

@@ -14,6 +14,13 @@ found by multi-index hashing in vectorised numpy, never by comparing all pairs:
 
 ``m`` is chosen by a cost model (probes versus expected random candidates), so a small
 collection uses many exact-match blocks and a large one fewer blocks with neighbour probing.
+
+Deduplication (:func:`assign_representatives`) is a greedy cover, not connected components
+(which chain: on a slow pan every frame is near the next, so the whole pan would collapse to
+one frame). Candidates are walked in preference order; an unassigned one becomes a
+representative and claims every unassigned candidate within the threshold. So every dropped
+candidate is within the threshold of its representative, and representatives are pairwise
+farther apart than the threshold.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ _WORD_BITS = 64
 _DIRECT_MAX_BITS = 22  # blocks up to this width are looked up in a dense table, wider by search
 _MAX_PROBES = 100_000  # largest Hamming ball (per block) the planner will enumerate
 _CHUNK = 1 << 21  # elements per vectorised batch (bounds memory)
+_MIN_PROGRESS = 1 / 32  # greedy cover: below this share decided per round, finish sequentially
 
 # Cost model, in nanoseconds, measured on a 2-core x86 VM (numpy 2.x).
 _NS_PROBE_DIRECT = 8.0  # one flipped-key lookup in a dense table
@@ -381,6 +389,25 @@ def near_duplicate_pairs(
     return _rows_pairs(inverse, distinct, len(unique))
 
 
+def near_any(words: np.ndarray, others: np.ndarray, threshold: int) -> np.ndarray:
+    """For each row of ``words``: whether some row of ``others`` is within ``threshold`` bits.
+
+    Both sides are collapsed to distinct rows first, so large groups of equal hashes cost one
+    pair each.
+    """
+    found = np.zeros(len(words), dtype=bool)
+    if len(words) == 0 or len(others) == 0:
+        return found
+    mine, inverse = np.unique(_as_words(words), axis=0, return_inverse=True)
+    theirs = np.unique(_as_words(others), axis=0)
+    pairs = near_duplicate_pairs(np.concatenate([theirs, mine]), threshold)
+    n = len(theirs)
+    across = pairs[(pairs[:, 0] < n) & (pairs[:, 1] >= n), 1] - n
+    hit = np.zeros(len(mine), dtype=bool)
+    hit[across] = True
+    return hit[np.asarray(inverse).ravel()]
+
+
 def _rows_pairs(inverse: np.ndarray, distinct: np.ndarray, n_unique: int) -> np.ndarray:
     """Expand pairs of distinct hashes to pairs of input rows (plus pairs of identical rows)."""
     n = len(inverse)
@@ -452,10 +479,8 @@ def _rank_key(candidate: Candidate, prefer: str) -> tuple:
     return (candidate.order,)
 
 
-def choose_representatives(
-    labels: np.ndarray, candidates: Sequence[Candidate], prefer: str = "sharpest"
-) -> dict[int, int]:
-    """Cluster label -> index (into ``candidates``) of the cluster's representative.
+def preference_order(candidates: Sequence[Candidate], prefer: str = "sharpest") -> np.ndarray:
+    """Indices of ``candidates``, most preferred first (the order of :func:`_rank_key`).
 
     ``sharpest``: max sharpness, then higher confidence, then earliest ``order``;
     ``confident``: max confidence, then sharpness, then earliest; ``earliest``: min ``order``.
@@ -463,12 +488,166 @@ def choose_representatives(
     """
     if prefer not in PREFER:
         raise ValueError(f"unknown prefer {prefer!r}; use one of {', '.join(PREFER)}")
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != len(candidates):
-        raise ValueError(f"{len(labels)} labels but {len(candidates)} candidates")
-    best: dict[int, tuple[tuple, int]] = {}
-    for index, (label, candidate) in enumerate(zip(labels.tolist(), candidates, strict=True)):
-        key = (_rank_key(candidate, prefer), index)
-        if label not in best or key < best[label]:
-            best[label] = key
-    return {label: key[1] for label, key in best.items()}
+    n = len(candidates)
+    keys = _order_keys([c.order for c in candidates])  # least significant first
+    if prefer != "earliest":
+        sharp = -np.fromiter((c.sharpness for c in candidates), np.float64, n)
+        conf = -np.fromiter((c.confidence for c in candidates), np.float64, n)
+        keys += [sharp, conf] if prefer == "confident" else [conf, sharp]
+    return np.lexsort(keys).astype(np.int64)  # stable: ties keep the lower index first
+
+
+def _order_keys(orders: list) -> list[np.ndarray]:
+    """``np.lexsort`` keys (least significant first) that sort like the ``orders`` tuples."""
+    n = len(orders)
+    try:
+        table = np.array(orders)
+    except (ValueError, TypeError):  # ragged tuples
+        table = None
+    if table is not None and table.ndim in (1, 2) and table.dtype.kind in "iub" and n:
+        table = table.reshape(n, -1)
+        return [table[:, k] for k in range(table.shape[1] - 1, -1, -1)]
+    by_order = sorted(range(n), key=orders.__getitem__)  # general tuples: dense rank in Python
+    rank = np.zeros(n, dtype=np.int64)
+    current = 0
+    for previous, index in zip(by_order, by_order[1:], strict=False):
+        current += orders[index] != orders[previous]
+        rank[index] = current
+    return [rank]
+
+
+@dataclass(frozen=True, eq=False)
+class Assignment:
+    """Greedy-cover result, one entry per input row (int64 arrays).
+
+    ``representative``: index of the row kept in this row's place (itself when kept);
+    ``distance``: Hamming distance to the representative (0 when kept), always <= threshold;
+    ``cluster``: ``0..k-1``, one per representative, numbered by first appearance.
+    """
+
+    representative: np.ndarray
+    distance: np.ndarray
+    cluster: np.ndarray
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Indices of the representatives, ascending."""
+        return np.flatnonzero(self.representative == np.arange(len(self.representative)))
+
+    def representatives(self) -> dict[int, int]:
+        """Cluster id -> index of its representative."""
+        kept = self.kept
+        return dict(zip(self.cluster[kept].tolist(), kept.tolist(), strict=True))
+
+
+def assign_representatives(
+    words: np.ndarray, threshold: int, candidates: Sequence[Candidate], prefer: str = "sharpest"
+) -> Assignment:
+    """Greedy cover of the rows of ``words`` walked in ``prefer`` order of ``candidates``.
+
+    Row ``i`` of ``words`` is the hash of ``candidates[i]``. See :func:`greedy_cover` and
+    :func:`preference_order`.
+    """
+    if len(candidates) != len(words):
+        raise ValueError(f"{len(words)} hashes but {len(candidates)} candidates")
+    return greedy_cover(words, threshold, preference_order(candidates, prefer))
+
+
+def greedy_cover(words: np.ndarray, threshold: int, order: np.ndarray | None = None) -> Assignment:
+    """Walk the rows in ``order`` (most preferred first; default: index order): an unassigned
+    row becomes a representative and claims every unassigned row within ``threshold`` bits.
+
+    Equal hashes are collapsed first (a hash is reached at its most preferred row and claims all
+    its copies), pairs of distinct hashes come from the multi-index search, and the walk runs as
+    vectorised rounds (:func:`_cover_nodes`).
+    """
+    words = _as_words(words)
+    threshold = _check_threshold(threshold)
+    n = len(words)
+    order = _check_order(order, n)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Assignment(empty, empty.copy(), empty.copy())
+    unique, inverse = _unique_rows(words)
+    m = len(unique)
+    first = np.full(m, n, dtype=np.int64)  # walk position at which each distinct hash is reached
+    np.minimum.at(first, inverse[order], np.arange(n))
+    lead = order[first]  # the most preferred row of each distinct hash
+    node_hash = np.argsort(first)  # node k: the k-th distinct hash reached by the walk
+    node_of = np.empty(m, dtype=np.int64)
+    node_of[node_hash] = np.arange(m)
+    if len(_varying_positions(unique)) <= threshold:  # every pair is within the threshold
+        rep_node = np.zeros(m, dtype=np.int64)
+    else:
+        pairs = _distinct_pairs(unique, threshold)
+        a, b = node_of[pairs[:, 0]], node_of[pairs[:, 1]]
+        rep_node = _cover_nodes(m, np.minimum(a, b), np.maximum(a, b))
+    representative = lead[node_hash[rep_node[node_of]]][inverse]
+    distance = hamming_distances(words, np.arange(n), representative)
+    return Assignment(representative, distance, _by_first_appearance(representative))
+
+
+def _check_order(order: np.ndarray | None, n: int) -> np.ndarray:
+    """``order`` as int64, or ``0..n-1`` when None; it must be a permutation of ``0..n-1``."""
+    if order is None:
+        return np.arange(n, dtype=np.int64)
+    array = np.asarray(order)
+    if (
+        array.shape != (n,)
+        or array.dtype.kind not in "iu"
+        or not np.array_equal(np.sort(array), np.arange(n))
+    ):
+        raise ValueError(f"order must be a permutation of 0..{n - 1}")
+    return array.astype(np.int64)
+
+
+def _cover_nodes(m: int, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Representative node of each of ``m`` nodes walked ``0, 1, ..., m-1``; ``(p[k], q[k])``
+    with ``p < q`` are the edges ("within the threshold").
+
+    The representatives form the lexicographically first maximal independent set. Each round
+    makes every undecided node without an undecided earlier neighbour a representative and
+    drops its undecided neighbours, which is what the sequential walk does, in a few vectorised
+    rounds on typical data. A chain walked along its length (a slow pan, earliest first) decides
+    only a few nodes per round, so once a round decides less than ``_MIN_PROGRESS`` of the
+    undecided nodes the rest is walked in a plain loop. A dropped node's representative is its
+    earliest representative neighbour, the one that claimed it in the walk.
+    """
+    all_p, all_q = p, q
+    state = np.zeros(m, dtype=np.int8)  # 0 undecided, 1 representative, 2 dropped
+    blocked = np.zeros(m, dtype=bool)
+    nodes = np.arange(m)
+    while len(nodes):
+        blocked[q] = True
+        state[nodes[~blocked[nodes]]] = 1
+        blocked[q] = False
+        state_p = state[p]
+        state[q[state_p == 1]] = 2
+        keep = (state_p == 0) & (state[q] == 0)
+        p, q = p[keep], q[keep]
+        undecided = len(nodes)
+        nodes = nodes[state[nodes] == 0]
+        if len(nodes) and undecided - len(nodes) < _MIN_PROGRESS * undecided:
+            _walk(state, nodes, p, q)
+            break
+    is_rep = state == 1
+    claim = is_rep[all_p] & ~is_rep[all_q]
+    rep = np.arange(m)
+    np.minimum.at(rep, all_q[claim], all_p[claim])
+    return rep
+
+
+def _walk(state: np.ndarray, nodes: np.ndarray, p: np.ndarray, q: np.ndarray) -> None:
+    """Sequential greedy walk of the undecided ``nodes`` (ascending) over edges ``p < q``."""
+    by_p = np.argsort(p, kind="stable")
+    p, q = p[by_p], q[by_p]
+    start = np.searchsorted(p, nodes, side="left").tolist()
+    stop = np.searchsorted(p, nodes, side="right").tolist()
+    later = q.tolist()
+    flags = bytearray(state.tobytes())
+    for node, lo, hi in zip(nodes.tolist(), start, stop, strict=True):
+        if flags[node] == 0:
+            flags[node] = 1
+            for other in later[lo:hi]:
+                flags[other] = 2
+    state[:] = np.frombuffer(bytes(flags), dtype=np.int8)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def filter_frames(
                 }
             )
         names = class_names(model)
-        write_detections(tmp / DETECTIONS, model_name, names, len(frames), kept_rows)
+        write_detections(tmp / DETECTIONS, model_name, names, len(frames), kept_rows, unreadable)
         publish_dir(tmp, out_dir)
         progress.finish()
     finally:
@@ -100,7 +101,7 @@ def keep_all_frames(frames_dir: Path, out_dir: Path, model_name: str) -> FilterS
                     "boxes": [],
                 }
             )
-        write_detections(tmp / DETECTIONS, model_name, {}, len(frames), rows)
+        write_detections(tmp / DETECTIONS, model_name, {}, len(frames), rows, unreadable)
         publish_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -108,14 +109,20 @@ def keep_all_frames(frames_dir: Path, out_dir: Path, model_name: str) -> FilterS
 
 
 def write_detections(
-    path: Path, model_name: str, names: dict[int, str], frames_in: int, rows: list[dict[str, Any]]
+    path: Path,
+    model_name: str,
+    names: dict[int, str],
+    frames_in: int,
+    rows: list[dict[str, Any]],
+    unreadable: Sequence[str] = (),
 ) -> None:
-    """The per-video detections file of the kept frames."""
+    """The per-video detections file: the kept frames' boxes, and the undecodable frames."""
     data = {
         "model": model_name,
         "names": {str(k): v for k, v in names.items()},
         "frames_in": frames_in,
         "frames": rows,
+        "unreadable": list(unreadable),
     }
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
 

@@ -50,6 +50,10 @@ class Layout:
     def hashes(self, vid: str) -> Path:
         return self._p("hashes", f"{vid}.tsv")
 
+    def negative_hashes(self, vid: str) -> Path:
+        """Hashes of the frames the filter dropped (candidate negatives; empty when off)."""
+        return self._p("hashes", f"{vid}.negatives.tsv")
+
     def record(self, stage: str, vid: str) -> Path:
         """The lifecycle record of ``vid`` at ``stage`` (see framesift.lifecycle)."""
         return self._p("state", stage, f"{vid}.json")
@@ -64,7 +68,7 @@ class Layout:
             "download": [self.video(vid), self.info(vid)],
             "frames": [self.frames(vid)],
             "filter": [self.filtered(vid)],
-            "hash": [self.hashes(vid)],
+            "hash": [self.hashes(vid), self.negative_hashes(vid)],
         }[stage]
 
     # whole run
@@ -99,6 +103,15 @@ class Layout:
     @property
     def summary(self) -> Path:
         return self._p("summary.json")
+
+    @property
+    def report_dir(self) -> Path:
+        """The HTML report's folder (``index.html``, ``thumbs/``, its previous-run state)."""
+        return self._p("report")
+
+    @property
+    def report_html(self) -> Path:
+        return self._p("report", "index.html")
 
     def stage_folders(self) -> list[Path]:
         """Folders that hold per-video results (and may hold staging leftovers)."""

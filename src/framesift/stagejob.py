@@ -90,7 +90,7 @@ def upstream_problem(job: StageJob) -> str | None:
     if stage is None:
         return None
     record = read_record(job.layout.record(stage, job.video_id))
-    if record is None or record.outcome == DONE:
+    if record is None or record.outcome in (DONE, EMPTY):  # empty: still has frames (negatives)
         return None
     return f"{stage} {record.outcome}"
 
