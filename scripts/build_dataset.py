@@ -1,13 +1,12 @@
 """Snakemake adapter: cross-video dedup, labels, dataset and report (rule build_dataset)."""
 
 import json
-import shutil
 import sys
 
 from framesift.aggregate import build
 from framesift.detect import ModelError
 from framesift.fsutil import atomic_write_text
-from framesift.layout import Layout, staging_leftovers
+from framesift.layout import Layout, remove_staging
 from framesift.lifecycle import archive_removed, failures_of
 from framesift.report import render_markdown, summary_dict
 from framesift.report_html import write_html_report
@@ -33,12 +32,8 @@ def main(smk, log):
     for vid in archive_removed(layout, keep=ids):
         log.info(f"{vid}: no longer in the URL file; its records moved to state/removed/")
     for folder in layout.stage_folders():  # every per-video job of this run has ended
-        for leftover in staging_leftovers(folder):
+        for leftover in remove_staging(folder):
             log.info(f"removed a leftover of an interrupted run: {leftover}")
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
     summary = summary_dict(result, failures_of(layout, ids), smk.params.url_problems)
     atomic_write_text(smk.output.summary, json.dumps(summary, indent=1) + "\n")
     atomic_write_text(smk.output.report, render_markdown(summary))

@@ -6,6 +6,7 @@ id; rules pass the wildcard text ``"{vid}"`` and get the pattern back.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,9 +136,19 @@ def is_staging(path: Path) -> bool:
     return name.startswith(".") and marked
 
 
-def staging_leftovers(folder: Path, vid: str | None = None) -> list[Path]:
-    """Staging leftovers in ``folder``, only those of ``vid`` when given."""
+def staging_leftovers(folder: Path, prefix: str = ".") -> list[Path]:
+    """Staging leftovers in ``folder`` whose names start with ``prefix``."""
     if not folder.is_dir():
         return []
-    prefix = f".{vid}." if vid is not None else "."
     return sorted(p for p in folder.iterdir() if is_staging(p) and p.name.startswith(prefix))
+
+
+def remove_staging(folder: Path, prefix: str = ".") -> list[Path]:
+    """Delete the staging leftovers :func:`staging_leftovers` finds; return what was removed."""
+    removed = staging_leftovers(folder, prefix)
+    for leftover in removed:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return removed

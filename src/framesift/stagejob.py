@@ -10,13 +10,12 @@ with placeholders and a record so that the aggregate runs over everything that f
 from __future__ import annotations
 
 import logging
-import shutil
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from framesift.layout import Layout, staging_leftovers
+from framesift.layout import Layout, remove_staging
 from framesift.lifecycle import (
     DONE,
     EMPTY,
@@ -73,14 +72,7 @@ def remove_leftovers(job: StageJob) -> list[Path]:
     """Delete staging folders/files an interrupted earlier job of this video left behind."""
     removed = []
     for output in job.layout.stage_outputs(job.stage, job.video_id):
-        name = output.name
-        for leftover in staging_leftovers(output.parent):
-            if leftover.name.startswith(f".{name}."):
-                if leftover.is_dir():
-                    shutil.rmtree(leftover, ignore_errors=True)
-                else:
-                    leftover.unlink(missing_ok=True)
-                removed.append(leftover)
+        removed += remove_staging(output.parent, f".{output.name}.")
     return removed
 
 
