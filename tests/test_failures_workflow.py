@@ -216,6 +216,7 @@ def test_dataset_always_builds_and_failures_are_retried_then_given_up(
     third = workflow.run()
     assert "Nothing to be done" in third.stdout + third.stderr
     assert "12 videos: 4 done, 7 failed, 0 pending, 1 with no matching frame" in third.stderr
+    assert "framesift: report: results/report/index.html" in third.stderr
 
     # retry-failed --stage frames: the next run redoes exactly those extractions
     command = [sys.executable, "-m", "framesift", "retry-failed", "-d", str(workflow.root)]

@@ -305,3 +305,13 @@ def test_unwritable_results_folder_is_one_line_naming_it(workflow: Workflow, ser
     assert "framesift: cannot write to the results folder 'results'" in out, out
     assert "Traceback" not in out
     assert not workflow.path("logs/download_video").exists()  # stopped before any job
+
+
+def test_first_run_with_an_empty_url_file_says_what_to_do(workflow: Workflow) -> None:
+    workflow.write_urls(["# paste video URLs here"])
+    proc = workflow.run()
+    hint = "config/urls.txt lists no video: add video URLs there (one per line), or run `make demo`"
+    assert hint in proc.stderr
+    assert proc.returncode == 0
+    assert not workflow.path("results/dataset").exists()
+    assert not workflow.path("results/state/model.json").exists()  # no job did any work

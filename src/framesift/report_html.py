@@ -420,7 +420,7 @@ def write_html_report(
         _dedup(layout, dedup_examples(layout.clusters), thumbs),
         _skipped(summary.get("skipped_url_lines", [])),
     ]
-    index = out / "index.html"
+    index = layout.report_html
     atomic_write_text(index, _page("\n".join(part for part in body if part)))
     atomic_write_text(previous_path, json.dumps(current) + "\n")
     thumbs.remove_stale()
