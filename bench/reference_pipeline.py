@@ -1,0 +1,118 @@
+"""Minimal single-process reference for ``bench_pipeline.py``: one model load, stages in a loop.
+
+Runs download -> frames -> filter -> hash for every URL of a URL file, one video after the
+other, in this one Python process, with the framesift library functions and the settings of a
+framesift config file (resolved like the workflow does: schema defaults filled in). The
+detector is loaded once for all videos. No Snakemake, no lifecycle records, no aggregate.
+
+    python bench/reference_pipeline.py --config run/config/config.yaml --urls run/urls.txt \\
+        --out /tmp/ref --timings /tmp/ref/timings.json
+
+Outputs under ``--out``: ``videos/<vid>.<ext>``, ``frames/<vid>/``, ``kept/<vid>/`` (the kept
+frames and ``detections.json``) and ``hashes/<vid>.tsv``. ``--timings`` gets a JSON with the
+model load time and, per video, the wall seconds of each stage, the frames in and kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from framesift.config import resolve_config
+from framesift.detect import DetectOptions, load_model
+from framesift.download import DownloadOptions, download_video
+from framesift.filter import DETECTIONS, filter_frames, read_detections
+from framesift.frames import FrameOptions, extract_frames
+from framesift.hashing import FrameInput, hash_frames, write_hash_table
+from framesift.urls import read_url_file
+
+
+def download_options(config: dict[str, Any]) -> DownloadOptions:
+    """The ``download`` section as DownloadOptions (as ``scripts/download_video.py`` builds it)."""
+    section = config["download"]
+    fields = DownloadOptions.__dataclass_fields__
+    return DownloadOptions(**{key: value for key, value in section.items() if key in fields})
+
+
+def kept_inputs(kept_dir: Path) -> list[FrameInput]:
+    """The kept frames with their best confidence (as ``scripts/hash_frames.py`` reads them)."""
+    rows = read_detections(kept_dir / DETECTIONS)["frames"]
+    return [
+        FrameInput(
+            kept_dir / row["file"],
+            int(row["timestamp_ms"]),
+            max((box["confidence"] for box in row["boxes"]), default=0.0),
+        )
+        for row in rows
+    ]
+
+
+def run_video(url: str, vid: str, out: Path, config: dict[str, Any], model: Any) -> dict[str, Any]:
+    """All four stages of one video; returns its per-stage wall seconds and frame counts."""
+    flt, hsh = config["filter"], config["hash"]
+    container = config["download"]["container"]
+    video = out / "videos" / f"{vid}.{container}"
+    timing: dict[str, Any] = {"video_id": vid}
+
+    started = time.perf_counter()
+    download_video(url, vid, video, video.with_suffix(".info.json"), download_options(config))
+    timing["download_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    frames = extract_frames(video, vid, out / "frames" / vid, FrameOptions(**config["frames"]))
+    timing["frames_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    summary = filter_frames(
+        out / "frames" / vid, out / "kept" / vid, model, flt["model"],
+        DetectOptions.from_settings(flt),
+    )  # fmt: skip
+    timing["filter_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    records = hash_frames(
+        kept_inputs(out / "kept" / vid),
+        hash_type=hsh["type"],
+        hash_size=hsh["size"],
+        collapse_threshold=hsh["consecutive_threshold"],
+    )
+    write_hash_table(out / "hashes" / f"{vid}.tsv", records, hsh["type"], hsh["size"])
+    timing["hash_s"] = time.perf_counter() - started
+
+    timing.update(frames_in=len(frames), kept=summary.kept)
+    return timing
+
+
+def main() -> int:
+    """Run every URL of ``--urls`` through the four stages; write ``--timings``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="framesift config.yaml to take from")
+    parser.add_argument("--urls", required=True, help="URL file (framesift format)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--timings", default=None, help="write per-stage timings (JSON) here")
+    args = parser.parse_args()
+
+    config = resolve_config([Path(args.config).resolve()])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    model = load_model(config["filter"]["model"])
+    model_load_s = time.perf_counter() - started
+    videos = []
+    for entry in read_url_file(args.urls).entries:
+        videos.append(run_video(entry.url, entry.video_id, out, config, model))
+    result = {"model_load_s": model_load_s, "device": config["filter"]["device"], "videos": videos}
+    if args.timings:
+        Path(args.timings).write_text(json.dumps(result, indent=1) + "\n")
+    kept = sum(video["kept"] for video in videos)
+    frames_in = sum(video["frames_in"] for video in videos)
+    print(f"reference: {len(videos)} videos, {frames_in} frames, {kept} kept", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
