@@ -71,6 +71,9 @@ def built(shape_server, tmp_path_factory):
     urls = [f"{shape_server}/{name}" for name in SPECS]
     workflow.write_urls(urls)
     _pipeline_config(workflow)
+    # caps and negatives (test_caps_and_negatives): every kept frame a dedup candidate
+    workflow.config["hash"] = {"consecutive_threshold": -1}
+    workflow.config["dataset"].update({"max_per_video": 2, "negatives": 0.5})
     workflow.run()
     return workflow, urls
 
@@ -96,7 +99,12 @@ def test_dataset_from_synthetic_videos(built):
     data = yaml.safe_load((dataset / "data.yaml").read_text())
     assert data["names"] == {0: "square", 1: "circle"}
     truth = {ids["sq.mp4"]: (0, _box_of(SQUARE)), ids["ci.mp4"]: (1, _box_of(CIRCLE))}
+    with open(dataset / "manifest.csv") as handle:
+        negatives = {Path(r["image"]).stem for r in csv.DictReader(handle) if r["n_boxes"] == "0"}
     for stem, rows in labels.items():
+        if stem in negatives:
+            assert rows == [], stem  # a negative: no object, empty label file
+            continue
         vid = stem.rsplit("_", 1)[0]
         class_id, box = truth[vid]
         assert len(rows) == 1, f"{stem}: {rows}"
@@ -248,14 +256,10 @@ def test_detector_free_mode_keeps_every_frame_without_torch(workflow, server):
     assert not other.path("results/videos").exists()
 
 
-def test_caps_and_negatives(workflow, shape_server):
+def test_caps_and_negatives(built):
     """dataset.max_per_video caps each video's images; dataset.negatives adds frames without a
     detection (from the filter's dropped frames, never near a kept frame), with empty labels."""
-    workflow.write_urls([f"{shape_server}/{name}" for name in SPECS])
-    _pipeline_config(workflow)
-    workflow.config["hash"] = {"consecutive_threshold": -1}  # every kept frame a candidate
-    workflow.config["dataset"].update({"max_per_video": 2, "negatives": 0.5})
-    workflow.run()
+    workflow, urls = built
     dataset = workflow.path("results/dataset")
     with open(dataset / "manifest.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -265,10 +269,12 @@ def test_caps_and_negatives(workflow, shape_server):
     for row in positives:
         per_video[row["video_id"]] = per_video.get(row["video_id"], 0) + 1
     assert per_video and max(per_video.values()) <= 2, per_video
+    log = workflow.path("logs/build_dataset.log").read_text()
+    assert re.search(r"caps: [1-9]\d* of \d+ images left out", log), log  # the cap did bind
     summary = json.loads(workflow.path("results/summary.json").read_text())
     assert len(negatives) == summary["dataset"]["negatives"] == len(positives)  # half the set
     for row in negatives:
         assert row["source"].startswith("results/frames/"), row
         label = dataset / "labels" / row["split"] / Path(row["image"]).with_suffix(".txt").name
         assert label.read_text() == ""
-    assert {r["video_id"] for r in negatives} >= {video_id(f"{shape_server}/blank.mp4")}
+    assert {r["video_id"] for r in negatives} >= {video_id(urls[2])}  # blank.mp4
