@@ -11,12 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STAGES = ("download", "frames", "filter", "hash")
-RULE_OF_STAGE = {
-    "download": "download_video",
-    "frames": "extract_frames",
-    "filter": "filter_frames",
-    "hash": "hash_frames",
-}
 STAGING_MARKERS = (".tmp-", ".old-", ".download")
 
 

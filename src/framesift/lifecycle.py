@@ -25,7 +25,6 @@ SKIPPED = "skipped"  # an earlier stage of the video did not finish
 TRANSIENT = "transient"
 PERMANENT = "permanent"
 FAILED = (TRANSIENT, PERMANENT)
-OUTCOMES = (DONE, EMPTY, SKIPPED, TRANSIENT, PERMANENT)
 
 # what `framesift status` calls a video whose furthest finished stage is this one
 STATE_AFTER = {
