@@ -34,12 +34,10 @@ from framesift.urls import video_id
 pytestmark = pytest.mark.slow
 
 SQUARE = Shape("square", 400, 120, 90, 0.0, 9.0)
-CIRCLE = Shape("circle", 120, 140, 100, 0.0, 9.0)
 SQUARE_LOW = Shape("square", 250, 220, 90, 0.0, 9.0)
 CIRCLE_TOP_RIGHT = Shape("circle", 460, 40, 100, 0.0, 9.0)
 GOOD = {
     "good_sq.mp4": VideoSpec(duration=1.5, background="testsrc2", shapes=(SQUARE,)),
-    "good_ci.mp4": VideoSpec(duration=1.5, background="flat", shapes=(CIRCLE,)),
     "flaky.mp4": VideoSpec(
         duration=1.5, background="flat", flat_color="0x604020", shapes=(SQUARE_LOW,)
     ),
@@ -162,9 +160,9 @@ def test_dataset_always_builds_and_failures_are_retried_then_given_up(
     # run 1: the README's command; every chain completes, so the run succeeds
     first = workflow.run()
     out = first.stdout + first.stderr
-    assert "12 videos: 3 done, 8 failed, 0 pending, 1 with no matching frame" in out
+    assert "11 videos: 2 done, 8 failed, 0 pending, 1 with no matching frame" in out
     in_dataset = _dataset_videos(workflow)
-    assert set(in_dataset) == {ids["good_sq.mp4"], ids["good_ci.mp4"], ids["short.mp4"]}
+    assert set(in_dataset) == {ids["good_sq.mp4"], ids["short.mp4"]}
     code, status = _status(workflow)
     assert code == 1  # something failed
     states = {row["video_id"]: row for row in status["videos"]}
@@ -179,7 +177,6 @@ def test_dataset_always_builds_and_failures_are_retried_then_given_up(
         "refused": ("failed-transient (attempt 1 of 2)", "download", "refused"),
         "nomatch.mp4": ("empty", "filter", "no frame shows square, circle"),
         "good_sq.mp4": ("in dataset", "", ""),
-        "good_ci.mp4": ("in dataset", "", ""),
         "short.mp4": ("in dataset", "", ""),
     }
     for name, (state, stage, reason) in expected.items():
@@ -215,7 +212,7 @@ def test_dataset_always_builds_and_failures_are_retried_then_given_up(
     # run 3: nothing left to retry; the summary line still ends the run
     third = workflow.run()
     assert "Nothing to be done" in third.stdout + third.stderr
-    assert "12 videos: 4 done, 7 failed, 0 pending, 1 with no matching frame" in third.stderr
+    assert "11 videos: 3 done, 7 failed, 0 pending, 1 with no matching frame" in third.stderr
     assert "framesift: report: results/report/index.html" in third.stderr
 
     # retry-failed --stage frames: the next run redoes exactly those extractions
@@ -288,14 +285,14 @@ def test_replacing_the_model_file_reruns_the_filter(
     model = tmp_path / "my.pt"
     model.write_bytes(shapes_model.read_bytes())
     workflow.config["filter"]["model"] = str(model)
-    workflow.write_urls([f"{base}/good_sq.mp4", f"{base}/good_ci.mp4"])
+    workflow.write_urls([f"{base}/good_sq.mp4"])
     workflow.run("filtered")
     # "retrained": the same path, new contents
     checkpoint = torch.load(model, weights_only=False)
     checkpoint["date"] = "retrained"
     torch.save(checkpoint, model)
     dry = workflow.run("-n", "filtered")
-    ids = {video_id(f"{base}/{name}") for name in ("good_sq.mp4", "good_ci.mp4")}
+    ids = {video_id(f"{base}/good_sq.mp4")}
     assert _ran(dry, "filter_frames") == ids
     assert _ran(dry, "download_video") == set() and _ran(dry, "extract_frames") == set()
     assert "rule check_model:" in dry.stdout
@@ -327,7 +324,7 @@ def test_sigkill_mid_run_then_the_documented_recovery_completes(
     base, _ = served
     workflow = new_workflow(tmp_path / "run")
     _config(workflow)
-    names = ["good_sq.mp4", "good_ci.mp4", "nomatch.mp4"]
+    names = ["good_sq.mp4", "nomatch.mp4"]
     workflow.write_urls([f"{base}/{name}" for name in names])
     workflow.write_config()
     command = [*workflow.snakemake_command(), "--cores", "2", "--resources=gpu=1"]
@@ -346,6 +343,6 @@ def test_sigkill_mid_run_then_the_documented_recovery_completes(
     workflow.run("--unlock")
     workflow.run("--rerun-incomplete")
     counts = _dataset_videos(workflow)
-    assert set(counts) == {video_id(f"{base}/{name}") for name in names[:2]}
+    assert set(counts) == {video_id(f"{base}/good_sq.mp4")}
     assert _leftovers(workflow) == []
     assert os.path.exists(REPO / "Snakefile")
