@@ -11,7 +11,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from framesift import dedup
-from framesift.aggregate import Pool, VideoFrames, deduplicate, write_clusters
+from framesift.aggregate import (
+    Pool,
+    VideoFrames,
+    candidates_of,
+    deduplicate,
+    pool_words,
+    write_clusters,
+)
 from framesift.dedup import (
     Candidate,
     _rank_key,
@@ -487,7 +494,8 @@ def test_aggregate_writes_distance_to_representative(tmp_path: Path) -> None:
     videos = [
         VideoFrames(vid, "", 0, 0, [], {}, {}, tmp_path, ("phash", 8)) for vid in ("va", "vb")
     ]
-    labels, reps, distance = deduplicate(pool, 8, 4, "sharpest")
+    order = preference_order(candidates_of(pool), "sharpest")
+    labels, reps, distance = deduplicate(pool_words(pool, 8), order, 4)
     assert sorted(reps.values()) == [2, 3, 4]  # components would keep 2 frames
     path = tmp_path / "clusters.tsv"
     write_clusters(path, videos, pool, labels, reps, distance)
@@ -499,4 +507,4 @@ def test_aggregate_writes_distance_to_representative(tmp_path: Path) -> None:
         f"0\tvb\td.jpg\t0\t{base:016x}\t1\tvb/d.jpg\t0",
         f"2\tvb\te.jpg\t500\t{~base & (2**64 - 1):016x}\t1\tvb/e.jpg\t0",
     ]
-    assert deduplicate(Pool(), 8, 4, "sharpest") == ([], {}, [])
+    assert deduplicate(pool_words(Pool(), 8), np.zeros(0, dtype=np.int64), 4) == ([], {}, [])

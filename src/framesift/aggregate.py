@@ -15,17 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from framesift.balance import cap_images, negatives_quota, spread_over_videos
 from framesift.dataset import Box, DatasetImage, write_dataset
-from framesift.dedup import (
-    Candidate,
-    assign_representatives,
-    hex_to_words,
-    near_any,
-    preference_order,
-)
+from framesift.dedup import Candidate, greedy_cover, hex_to_words, near_any, preference_order
 from framesift.detect import Detection, DetectOptions, class_names, detect_frames, load_model
 from framesift.filter import DETECTIONS, read_detections
 from framesift.fsutil import atomic_write_text
@@ -93,16 +88,20 @@ def candidate_pool(videos: Sequence[VideoFrames]) -> Pool:
     return pool
 
 
+def pool_words(pool: Pool, hash_size: int) -> np.ndarray:
+    """The pool's hashes as rows of 64-bit words (see framesift.dedup.hex_to_words)."""
+    return hex_to_words([r.hash_hex for r in pool.records], hash_size * hash_size)
+
+
 def deduplicate(
-    pool: Pool, hash_size: int, threshold: int, prefer: str
+    words: np.ndarray, order: np.ndarray, threshold: int
 ) -> tuple[Any, dict[int, int], Any]:
-    """Greedy cover of the pool in ``prefer`` order (every dropped entry is within ``threshold``
-    bits of its representative): cluster per pool entry, cluster → representative index, and
-    each entry's Hamming distance to its representative."""
-    if not pool.records:
+    """Greedy cover of the pool walked in ``order`` (most preferred first; every dropped entry
+    is within ``threshold`` bits of its representative): cluster per pool entry, cluster →
+    representative index, and each entry's Hamming distance to its representative."""
+    if len(words) == 0:
         return [], {}, []
-    words = hex_to_words([r.hash_hex for r in pool.records], hash_size * hash_size)
-    assignment = assign_representatives(words, threshold, candidates_of(pool), prefer)
+    assignment = greedy_cover(words, threshold, order)
     return assignment.cluster, assignment.representatives(), assignment.distance
 
 
@@ -221,7 +220,9 @@ def build(
     loaded = load_videos(videos, layout)
     _, hash_size = hash_settings(loaded)
     pool = candidate_pool(loaded)
-    labels, reps, distance = deduplicate(pool, hash_size, dedup["threshold"], dedup["prefer"])
+    words = pool_words(pool, hash_size)
+    order = preference_order(candidates_of(pool), dedup["prefer"])  # ranked once, used twice
+    labels, reps, distance = deduplicate(words, order, dedup["threshold"])
     write_clusters(layout.clusters, loaded, pool, labels, reps, distance)
     chosen = sorted(reps.values())
     log.info(f"{len(pool.records)} candidate frames in {len(reps)} clusters")
@@ -256,9 +257,8 @@ def build(
             boxes,
         )
     chosen_set = set(chosen)
-    order = [int(i) for i in preference_order(candidates_of(pool), dedup["prefer"])]
     capped = cap_images(
-        [i for i in order if i in chosen_set],
+        [int(i) for i in order if i in chosen_set],
         {i: image.video_id for i, image in labelled.items()},
         {i: frozenset(b.class_name for b in image.boxes) for i, image in labelled.items()},
         dataset.get("max_per_video", 0),
@@ -267,7 +267,7 @@ def build(
     if len(capped) < len(chosen):
         log.info(f"caps: {len(chosen) - len(capped)} of {len(chosen)} images left out")
     images = [labelled[i] for i in sorted(capped)]
-    negatives = pick_negatives(loaded, layout, pool, images, hash_size, dedup, dataset)
+    negatives = pick_negatives(loaded, layout, words, images, hash_size, dedup, dataset)
     if negatives:
         log.info(f"negatives: {len(negatives)} frames with no detection added")
     per_video = {v.video_id: _video_counts(v) for v in loaded}
@@ -288,7 +288,7 @@ def build(
 def pick_negatives(
     videos: Sequence[VideoFrames],
     layout: Layout,
-    pool: Pool,
+    positive_words: np.ndarray,
     positives: Sequence[DatasetImage],
     hash_size: int,
     dedup: dict[str, Any],
@@ -315,20 +315,17 @@ def pick_negatives(
                 negative_pool.records.append(record)
     if not negative_pool.records:
         return []
-    bits = hash_size * hash_size
-    words = hex_to_words([r.hash_hex for r in negative_pool.records], bits)
-    positive_words = hex_to_words([r.hash_hex for r in pool.records], bits)
+    words = pool_words(negative_pool, hash_size)
     clear = ~near_any(words, positive_words, dedup["threshold"])
-    keep = [i for i in range(len(negative_pool.records)) if clear[i]]
-    if not keep:
+    keep = np.flatnonzero(clear)
+    if len(keep) == 0:
         return []
-    candidates = candidates_of(negative_pool)
-    assignment = assign_representatives(
-        words[keep], dedup["threshold"], [candidates[i] for i in keep], dedup["prefer"]
-    )
-    reps = [keep[int(k)] for k in assignment.kept]
-    rank = {int(i): n for n, i in enumerate(preference_order(candidates, dedup["prefer"]))}
-    reps.sort(key=rank.__getitem__)
+    order = preference_order(candidates_of(negative_pool), dedup["prefer"])
+    position = np.full(len(words), -1, dtype=np.int64)
+    position[keep] = np.arange(len(keep))
+    assignment = greedy_cover(words[keep], dedup["threshold"], position[order[clear[order]]])
+    kept = set(keep[assignment.kept].tolist())
+    reps = [int(i) for i in order if int(i) in kept]  # in preference order
     video_of = {i: videos[negative_pool.video_index[i]].video_id for i in reps}
     picked = spread_over_videos(reps, video_of, quota)
     images = []
