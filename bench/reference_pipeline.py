@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from framesift.config import resolve_config
-from framesift.detect import DetectOptions, load_model
+from framesift.detect import DetectOptions, LocalDetector, load_model
 from framesift.download import DownloadOptions, download_video
 from framesift.filter import DETECTIONS, filter_frames, read_detections
 from framesift.frames import FrameOptions, extract_frames
@@ -67,10 +67,8 @@ def run_video(url: str, vid: str, out: Path, config: dict[str, Any], model: Any)
     timing["frames_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    summary = filter_frames(
-        out / "frames" / vid, out / "kept" / vid, model, flt["model"],
-        DetectOptions.from_settings(flt),
-    )  # fmt: skip
+    detector = LocalDetector(model, DetectOptions.from_settings(flt))
+    summary = filter_frames(out / "frames" / vid, out / "kept" / vid, detector, flt["model"])
     timing["filter_s"] = time.perf_counter() - started
 
     started = time.perf_counter()

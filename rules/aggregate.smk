@@ -15,13 +15,12 @@ rule build_dataset:
         benchmark_path("build_dataset")
     conda:
         "../workflow/envs/framesift.yaml"
-    resources:
-        gpu=1,
     params:
         videos=video_table,
         url_problems=url_problems,
         dedup=config["dedup"],
         dataset=config["dataset"],
         detect=detect_settings,
+        idle_timeout=config["worker"]["idle_timeout"],
     script:
         "../scripts/build_dataset.py"

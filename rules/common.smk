@@ -23,6 +23,11 @@ from framesift.config import config_problem
 from framesift.detect import labelling_settings, resolve_model_path, uses_detector
 from framesift.layout import Layout, benchmark_path, log_path
 from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
+from framesift.worker_client import RUN_PID_ENV
+
+# The shared detection worker lives as long as the Snakemake process that runs its clients
+# (this one; on a cluster node, the node's own Snakemake): see docs/worker.md
+os.environ[RUN_PID_ENV] = str(os.getpid())
 
 _SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 _CONFIG_PROBLEM = config_problem(config, _SCHEMA)
@@ -129,6 +134,12 @@ def model_specs(wildcards=None):
     if uses_detector(detect) and detect != flt:
         specs["detect"] = detect
     return specs
+
+
+def detector_settings(wildcards):
+    """Model role -> its detection settings (each role's worker is keyed on them)."""
+    roles = {"filter": config["filter"], "detect": detect_settings(wildcards)}
+    return {role: roles[role] for role in model_specs()}
 
 
 def model_files(wildcards):

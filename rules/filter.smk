@@ -9,8 +9,9 @@ rule check_model:
     conda:
         "../workflow/envs/framesift.yaml"
     params:
-        models=model_specs,
+        settings=detector_settings,
         classes=config["filter"]["classes"],
+        idle_timeout=config["worker"]["idle_timeout"],
     script:
         "../scripts/check_model.py"
 
@@ -29,11 +30,14 @@ rule filter_frames:
     retries: job_retries("filter")
     conda:
         "../workflow/envs/framesift.yaml"
+    threads: 1
     resources:
-        gpu=1,
+        # no gpu=1: this job is a cheap client; the shared worker holds the GPU, batches the
+        # frames of concurrent jobs (docs/worker.md); the SLURM profile asks a GPU per group
         attempt=job_attempt,
     params:
         settings=config["filter"],
+        idle_timeout=config["worker"]["idle_timeout"],
         generation=generation_of("filter"),
     script:
         "../scripts/filter_frames.py"

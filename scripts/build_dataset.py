@@ -4,13 +4,14 @@ import json
 import sys
 
 from framesift.aggregate import build
-from framesift.detect import ModelError
+from framesift.detect import DetectorFault, ModelError
 from framesift.fsutil import atomic_write_text
 from framesift.layout import Layout, remove_staging
 from framesift.lifecycle import archive_removed, failures_of
 from framesift.report import render_markdown, summary_dict
 from framesift.report_html import write_html_report
 from framesift.stagelog import run_stage
+from framesift.worker_client import WorkerClient, WorkerSpec
 
 
 def main(smk, log):
@@ -25,8 +26,11 @@ def main(smk, log):
             smk.params.dataset,
             smk.params.detect,
             log,
+            detector_for=lambda settings: WorkerClient(
+                WorkerSpec.from_settings(settings, smk.params.idle_timeout)
+            ),
         )
-    except ModelError as error:
+    except (ModelError, DetectorFault) as error:
         log.error(str(error))
         sys.exit(1)
     for vid in archive_removed(layout, keep=ids):

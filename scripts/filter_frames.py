@@ -1,14 +1,18 @@
-"""Snakemake adapter: keep the frames of one video that show a wanted class (rule filter_frames)."""
+"""Snakemake adapter: keep the frames of one video that show a wanted class (rule filter_frames).
+
+A cheap client of the shared detection worker (docs/worker.md): it never imports torch.
+"""
 
 import sys
 import time
 from pathlib import Path
 
-from framesift.detect import DetectOptions, DetectorFault, ModelError, load_model, uses_detector
+from framesift.detect import DetectOptions, DetectorFault, uses_detector
 from framesift.filter import filter_frames, keep_all_frames, write_empty
 from framesift.lifecycle import EMPTY
 from framesift.stagejob import Outcome, StageFailed, run_video_stage
 from framesift.stagelog import run_stage, stage_job
+from framesift.worker_client import WorkerClient, WorkerSpec
 
 
 def main(smk, log):
@@ -22,11 +26,12 @@ def main(smk, log):
         if not uses_detector(settings["model"]):
             summary = keep_all_frames(frames_dir, out_dir, str(settings["model"]))
         else:
+            client = WorkerClient(WorkerSpec.from_settings(settings, smk.params.idle_timeout))
             try:
-                model = load_model(settings["model"])
-                summary = filter_frames(frames_dir, out_dir, model, settings["model"], options, log)
-            except (ModelError, DetectorFault) as error:
+                summary = filter_frames(frames_dir, out_dir, client, settings["model"], log)
+            except DetectorFault as error:
                 raise StageFailed(str(error), permanent=False) from error
+            log.info(f"{job.video_id}: detection worker {client.address} on {client.device}")
         log.info(f"{job.video_id}: model window {started:.6f} {time.time():.6f}")
         log.info(f"{job.video_id}: torch {'loaded' if 'torch' in sys.modules else 'not loaded'}")
         for name in summary.unreadable:

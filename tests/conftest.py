@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,29 @@ def server(video_dir: Path) -> Iterator[str]:
     """Base URL of an HTTP server on 127.0.0.1 serving ``video_dir``."""
     with serve_directory(video_dir) as base:
         yield base
+
+
+def worker_processes(directory: Path) -> list[int]:
+    """Pids of detection workers (``python -m framesift.worker``) running in ``directory``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"framesift.worker" in command and os.readlink(proc / "cwd") == str(directory):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def wait_until(condition, seconds: float) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass; whether it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
 
 
 def free_port() -> int:

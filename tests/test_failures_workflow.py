@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, Workflow, free_port, new_workflow
+from conftest import REPO, Workflow, free_port, new_workflow, wait_until, worker_processes
 
 from framesift.layout import is_staging
 from framesift.media import ffmpeg_binary
@@ -338,6 +338,9 @@ def test_sigkill_mid_run_then_the_documented_recovery_completes(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
     assert not workflow.path("results/dataset").exists()
+    # the detection worker is not in Snakemake's process group: it follows its run on its own
+    assert wait_until(lambda: not worker_processes(workflow.root), 10)
+    assert not list(workflow.path(".framesift").glob("*.sock"))
 
     # README, "When things fail": unlock, then run again with --rerun-incomplete
     workflow.run("--unlock")
@@ -346,3 +349,75 @@ def test_sigkill_mid_run_then_the_documented_recovery_completes(
     assert set(counts) == {video_id(f"{base}/good_sq.mp4")}
     assert _leftovers(workflow) == []
     assert os.path.exists(REPO / "Snakefile")
+
+
+def _kill_first_worker(root: Path, killed: list[int], seconds: float = 180) -> None:
+    """SIGKILL the first detection worker that appears in ``root``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not killed:
+        for pid in worker_processes(root):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        time.sleep(0.02)
+
+
+def test_a_worker_killed_mid_run_is_transient_and_the_rerun_completes(
+    tmp_path: Path, served: tuple[str, dict[str, int]]
+) -> None:
+    """The shared worker dies while filter jobs wait on it: they are transient failures (never
+    "no frame matched"), the dataset still builds, and the next run completes them."""
+    base, _ = served
+    workflow = new_workflow(tmp_path / "run")
+    _config(workflow)
+    ids = {name: video_id(f"{base}/{name}") for name in ("good_sq.mp4", "short.mp4")}
+    workflow.write_urls([f"{base}/{name}" for name in ids])
+    workflow.run("frames")  # downloads and frames; check_model's worker ends with that run
+    assert wait_until(lambda: not worker_processes(workflow.root), 10)
+
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_first_worker, args=(workflow.root, killed))
+    killer.start()
+    workflow.run()
+    killer.join()
+    assert killed
+    states = _states(workflow)
+    hit = [vid for vid, row in states.items() if row["state"].startswith("failed-transient")]
+    assert hit, states
+    for vid in hit:
+        assert states[vid]["stage"] == "filter", states[vid]
+        assert "detection worker" in states[vid]["reason"], states[vid]
+    assert not [row for row in states.values() if row["state"] == "empty"], states
+    assert workflow.path("results/dataset/data.yaml").exists()
+
+    workflow.run()
+    states = _states(workflow)
+    assert {row["state"] for row in states.values()} == {"in dataset"}, states
+    assert set(_dataset_videos(workflow)) == set(ids.values())
+    assert wait_until(lambda: not worker_processes(workflow.root), 10)
+
+
+def test_sigterm_of_snakemake_leaves_no_worker(
+    tmp_path: Path, served: tuple[str, dict[str, int]]
+) -> None:
+    """Stopping Snakemake (SIGTERM, escalated to SIGKILL if it hangs) mid-run: the worker
+    follows it and removes its socket."""
+    base, _ = served
+    workflow = new_workflow(tmp_path / "run")
+    _config(workflow)
+    workflow.write_urls([f"{base}/good_sq.mp4"])
+    workflow.write_config()
+    command = [*workflow.snakemake_command(), "--cores", "2", "--resources=gpu=1"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: worker_processes(workflow.root), 180)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # FACTS: a loaded machine can hang Snakemake after SIGTERM
+            proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert wait_until(lambda: not worker_processes(workflow.root), 10)
+    assert not list(workflow.path(".framesift").glob("*.sock"))

@@ -11,6 +11,7 @@ import pytest
 from framesift.detect import (
     DetectOptions,
     DetectorFault,
+    LocalDetector,
     ModelError,
     labelling_settings,
     load_model,
@@ -51,7 +52,7 @@ def _options(**kwargs) -> DetectOptions:
 
 def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
     out = tmp_path / "kept"
-    summary = filter_frames(frames_dir, out, model, "shapes", _options())
+    summary = filter_frames(frames_dir, out, LocalDetector(model, _options()), "shapes")
     assert summary.frames_in == 8
     assert _kept_times(out) == [1000, 1500, 2000, 2500, 3000, 3500]
     assert summary.kept == 6
@@ -67,16 +68,16 @@ def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
 
 
 def test_class_selection(frames_dir, model, tmp_path):
-    summary = filter_frames(
-        frames_dir, tmp_path / "c", model, "shapes", _options(classes=("circle",))
-    )
+    detector = LocalDetector(model, _options(classes=("circle",)))
+    summary = filter_frames(frames_dir, tmp_path / "c", detector, "shapes")
     assert _kept_times(tmp_path / "c") == [2500, 3000, 3500]
     assert summary.kept == 3
 
 
 def test_min_box_area_drops_small_boxes(frames_dir, model, tmp_path):
     # the square covers 80*80/(640*360) = 2.8 % of the frame, the circle 3.5 %
-    filter_frames(frames_dir, tmp_path / "a", model, "shapes", _options(min_box_area=0.031))
+    detector = LocalDetector(model, _options(min_box_area=0.031))
+    filter_frames(frames_dir, tmp_path / "a", detector, "shapes")
     assert _kept_times(tmp_path / "a") == [2500, 3000, 3500]
 
 
@@ -84,7 +85,7 @@ def test_video_without_the_object_gives_empty_folder(tmp_path, model):
     video = make_video(tmp_path / "blank.mp4", VideoSpec(duration=2.0, background="smptehdbars"))
     frames = tmp_path / "frames"
     extract_frames(video, "blank", frames, FrameOptions(fps=2.0))
-    summary = filter_frames(frames, tmp_path / "kept", model, "shapes", _options())
+    summary = filter_frames(frames, tmp_path / "kept", LocalDetector(model, _options()), "shapes")
     assert summary.kept == 0 and summary.frames_in == 4
     assert list((tmp_path / "kept").iterdir()) == [tmp_path / "kept" / DETECTIONS]
 
@@ -97,7 +98,7 @@ def test_unreadable_frame_is_skipped_not_fatal(frames_dir, model, tmp_path):
     victim = broken / "clip_000001500.jpg"
     victim.unlink()
     victim.write_bytes(b"not a jpeg")
-    summary = filter_frames(broken, tmp_path / "kept", model, "shapes", _options())
+    summary = filter_frames(broken, tmp_path / "kept", LocalDetector(model, _options()), "shapes")
     assert summary.unreadable == ["clip_000001500.jpg"]
     assert 1500 not in _kept_times(tmp_path / "kept")
     assert 1000 in _kept_times(tmp_path / "kept")
@@ -121,8 +122,9 @@ def test_missing_model_offline_is_one_clear_line(tmp_path, monkeypatch):
 def test_a_failing_detector_raises_and_publishes_nothing(frames_dir, model, tmp_path):
     """A device that is not there: every batch fails. That is a DetectorFault (the job is
     transient), never frames recorded as unreadable or "no frame matched"."""
+    detector = LocalDetector(model, _options(device="cuda:7"))
     with pytest.raises(DetectorFault, match="the detector failed"):
-        filter_frames(frames_dir, tmp_path / "kept", model, "shapes", _options(device="cuda:7"))
+        filter_frames(frames_dir, tmp_path / "kept", detector, "shapes")
     assert list(tmp_path.iterdir()) == []  # no result, no staging folder left
 
 

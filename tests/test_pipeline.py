@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import new_workflow
+from conftest import new_workflow, wait_until, worker_processes
 
 from framesift.synthetic import Shape, VideoSpec, make_video, reencode, serve_directory
 from framesift.urls import video_id
@@ -144,21 +144,26 @@ def test_cross_video_duplicates_removed(workflow, shape_server):
     assert len({r["video_id"] for r in rows}) == 2
 
 
-def test_filter_jobs_never_overlap(workflow, video_dir, server):
-    """With --cores 4 --resources gpu=1 the model windows of filter jobs are disjoint."""
+def test_one_worker_serves_every_filter_job_of_a_run(workflow, video_dir, server):
+    """--cores 4 --resources gpu=1: the model is loaded once for the run, by the shared worker
+    (started by check_model); every filter job is a client that never imports torch; no worker
+    and no socket outlive the run."""
     names = ["alpha.mp4", "beta.mp4", "gamma.mp4"]
     workflow.write_urls([f"{server}/{name}" for name in names])
     workflow.config["filter"]["classes"] = []
     workflow.run("--cores=4", "--resources=gpu=1", "filtered")
-    windows = []
+    addresses = set()
     for log in workflow.path("logs/filter_frames").glob("*.log"):
-        match = re.search(r"model window (\d+\.\d+) (\d+\.\d+)", log.read_text())
-        assert match, log.read_text()
-        windows.append((float(match.group(1)), float(match.group(2))))
-    assert len(windows) == 3
-    windows.sort()
-    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
-        assert start >= end, windows
+        text = log.read_text()
+        assert "torch not loaded" in text, text
+        addresses.update(re.findall(r"detection worker (\S+\.sock) on cpu", text))
+    assert len(list(workflow.path("logs/filter_frames").glob("*.log"))) == 3
+    assert len(addresses) == 1, addresses
+    (worker_log,) = workflow.path("logs/worker").glob("*.log")
+    assert worker_log.read_text().count("loaded on cpu") == 1, worker_log.read_text()
+    assert wait_until(lambda: not worker_processes(workflow.root), 10)
+    assert "exiting: its run (process" in worker_log.read_text()
+    assert not list(workflow.path(".framesift").glob("*.sock"))
 
 
 def test_dataset_trains_and_loads_in_pycocotools(built, tmp_path, shapes_model):

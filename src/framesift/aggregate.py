@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from PIL import Image
 from framesift.balance import cap_images, negatives_quota, spread_over_videos
 from framesift.dataset import Box, DatasetImage, write_dataset
 from framesift.dedup import Candidate, greedy_cover, hex_to_words, near_any, preference_order
-from framesift.detect import Detection, DetectOptions, class_names, detect_frames, load_model
+from framesift.detect import Detection, DetectOptions, FrameDetector, LocalDetector, load_model
 from framesift.filter import DETECTIONS, read_detections
 from framesift.fsutil import atomic_write_text
 from framesift.hashing import FrameHash, read_hash_table
@@ -157,9 +157,10 @@ class LabelCache:
         self.reused = 0
 
     def label(
-        self, video: VideoFrames, files: Sequence[str], settings: dict[str, Any], model: Any
+        self, video: VideoFrames, files: Sequence[str], detector: Callable[[], FrameDetector]
     ) -> dict[str, tuple[int, int, list[Detection]]]:
-        """(width, height, detections) for ``files`` of ``video``, running ``model`` on misses."""
+        """(width, height, detections) for ``files`` of ``video``, running ``detector()`` on
+        misses only."""
         path = self.root / f"{video.video_id}.json"
         cache = json.loads(path.read_text()) if path.exists() else {}
         out: dict[str, tuple[int, int, list[Detection]]] = {}
@@ -173,8 +174,7 @@ class LabelCache:
                 missing.append(video.kept_dir / name)
         self.reused += len(out)
         if missing:
-            options = DetectOptions.from_settings(settings)
-            for frame, width, height, dets in detect_frames(model(), missing, options):
+            for frame, width, height, dets in detector().detect_paths(missing):
                 found = dets or []
                 out[frame.name] = (width, height, found)
                 cache[frame.name] = {
@@ -208,6 +208,11 @@ class AggregateResult:
     labels_computed: int
 
 
+def local_detector(settings: dict[str, Any]) -> FrameDetector:
+    """A detector loaded in this process (the pipeline uses the shared worker instead)."""
+    return LocalDetector(load_model(settings["model"]), DetectOptions.from_settings(settings))
+
+
 def build(
     videos: Sequence[tuple[str, str]],
     layout: Layout,
@@ -215,8 +220,13 @@ def build(
     dataset: dict[str, Any],
     detect: dict[str, Any],
     log: logging.Logger,
+    detector_for: Callable[[dict[str, Any]], FrameDetector] = local_detector,
 ) -> AggregateResult:
-    """Deduplicate across videos, label the representatives and write ``results/dataset``."""
+    """Deduplicate across videos, label the representatives and write ``results/dataset``.
+
+    ``detector_for(detect)`` gives the labelling detector when labels do not come from the
+    filter (the pipeline passes the shared worker's client).
+    """
     loaded = load_videos(videos, layout)
     _, hash_size = hash_settings(loaded)
     pool = candidate_pool(loaded)
@@ -233,7 +243,7 @@ def build(
     if detect["reuse_filter"]:
         labeller: FilterLabels | ModelLabels = FilterLabels()
     else:
-        labeller = ModelLabels(loaded, by_video, detect, layout.labels_cache)
+        labeller = ModelLabels(loaded, by_video, detect, layout.labels_cache, detector_for)
     names = dataset_names(loaded, detect["classes"], labeller.names)
     index_of = {name: k for k, name in enumerate(names)}
 
@@ -375,22 +385,24 @@ class ModelLabels:
         wanted: dict[int, list[str]],
         detect: dict[str, Any],
         cache_root: Path,
+        detector_for: Callable[[dict[str, Any]], FrameDetector],
     ):
         self.cache = LabelCache(cache_root / model_cache_tag(detect))
-        self.cache_model_spec = detect["model"]
-        self._model: Any = None
+        self.settings = detect
+        self.detector_for = detector_for
+        self._detector: FrameDetector | None = None
         self.labelled = {
-            videos[i].video_id: self.cache.label(videos[i], files, detect, self.model)
+            videos[i].video_id: self.cache.label(videos[i], files, self.detector)
             for i, files in wanted.items()
         }
-        self.names = class_names(self._model) if self._model is not None else {}
+        self.names = self._detector.names if self._detector is not None else {}
         self.reused, self.computed = self.cache.reused, self.cache.computed
 
-    def model(self) -> Any:
-        """The labelling model, loaded on first use only."""
-        if self._model is None:
-            self._model = load_model(self.cache_model_spec)
-        return self._model
+    def detector(self) -> FrameDetector:
+        """The labelling detector, made on first use only (no miss: no model at all)."""
+        if self._detector is None:
+            self._detector = self.detector_for(self.settings)
+        return self._detector
 
     def get(self, video: VideoFrames, name: str) -> tuple[int, int, list[Detection]]:
         return self.labelled[video.video_id][name]

@@ -7,11 +7,11 @@ the labelling model differs from the filter model.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 SHIPPED_MODELS = {"framesift:shapes": "shapes.pt"}
 NO_MODEL = "none"  # filter.model: none (or null) = no detector: every frame is kept
@@ -99,10 +99,9 @@ def pick_device(device: str) -> str:
 
 def load_model(spec: str) -> Any:
     """Load a YOLO model once; a missing model gives a one-line ModelError saying what to do."""
+    check_model_exists(spec)
     path = resolve_model_path(spec)
     is_local = Path(path).exists()
-    if not is_local and (os.sep in spec or spec.startswith(".")):
-        raise ModelError(f"model file {spec!r} does not exist: fix filter.model / detect.model")
     from ultralytics import YOLO
 
     try:
@@ -153,8 +152,20 @@ def labelling_settings(flt: dict[str, Any], detect: dict[str, Any]) -> dict[str,
     return {**settings, "reuse_filter": same}
 
 
-def check_models(models: dict[str, str], classes: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Load each model (role -> spec) once and check ``classes`` against its names.
+def check_model_exists(spec: str) -> None:
+    """A spec that names a local path must exist (ModelError saying which key to fix)."""
+    path = resolve_model_path(spec)
+    if not Path(path).exists() and (os.sep in spec or spec.startswith(".")):
+        raise ModelError(f"model file {spec!r} does not exist: fix filter.model / detect.model")
+
+
+def check_models(
+    models: dict[str, str],
+    classes: Sequence[str],
+    names_of: Callable[[str], dict[int, str]],
+) -> dict[str, dict[str, Any]]:
+    """Check each model (role -> spec) and ``classes`` against its names (``names_of(role)``,
+    e.g. asked of the shared worker, which this also starts).
 
     Raises ModelError with one line naming the config key on the first problem.
     """
@@ -165,16 +176,18 @@ def check_models(models: dict[str, str], classes: Sequence[str]) -> dict[str, di
         )
     checked = {}
     for role, spec in models.items():
-        model = load_model(spec)
-        names = class_names(model)
+        check_model_exists(spec)
+        try:
+            names = names_of(role)
+        except DetectorFault as error:
+            raise ModelError(f"{error} ({role} model {spec})") from None
         try:
             resolve_classes(names, classes)
         except ModelError as error:
             raise ModelError(f"filter.classes: {error} (model {spec}, {role})") from None
-        path = resolve_model_path(spec)
         checked[role] = {
             "model": spec,
-            "path": path,
+            "path": resolve_model_path(spec),
             "names": {str(k): v for k, v in names.items()},
         }
     return checked
@@ -185,46 +198,91 @@ def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
         yield items[start : start + size]
 
 
-def detect_frames(
-    model: Any, frames: Iterable[Path], options: DetectOptions
-) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
-    """Yield (frame, width, height, detections) per frame, running the model in batches.
+class FrameDetector(Protocol):
+    """Something that finds boxes in frame files: a model in this process or the shared worker."""
 
-    Detections are None for a frame that cannot be decoded; any error of the model itself raises
-    DetectorFault.
-    Only boxes of the wanted classes that pass the confidence and minimum-area thresholds are
-    returned. Frames stream through; at most one batch is in memory.
-    """
-    names = class_names(model)
-    class_ids = resolve_classes(names, options.classes)
-    device = pick_device(options.device)
-    half = options.half and device.startswith("cuda")
-    settings = {
-        "conf": options.conf,
-        "imgsz": options.imgsz,
-        "device": device,
-        "half": half,
-        "classes": class_ids,
-        "verbose": False,
-    }
-    for batch in _chunks(list(frames), options.batch):
-        images = [(path, read_image(path)) for path in batch]
-        readable = [image for _, image in images if image is not None]
-        results = iter(_predict(model, readable, settings) if readable else ())
-        for path, image in images:
-            if image is None:
-                yield path, 0, 0, None
-                continue
-            result = next(results)
+    @property
+    def names(self) -> dict[int, str]:
+        """The model's class id → name map."""
+        ...
+
+    def detect_paths(
+        self, frames: Sequence[Path]
+    ) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
+        """(frame, width, height, detections) per frame in order; None for undecodable frames."""
+        ...
+
+
+class Detector:
+    """A loaded model with its settings: runs decoded images in batches (no file I/O)."""
+
+    def __init__(self, model: Any, options: DetectOptions):
+        self.model = model
+        self.options = options
+        self.class_names = class_names(model)
+        self.device = pick_device(options.device)
+        self._settings = {
+            "conf": options.conf,
+            "imgsz": options.imgsz,
+            "device": self.device,
+            "half": options.half and self.device.startswith("cuda"),
+            "classes": resolve_classes(self.class_names, options.classes),
+            "verbose": False,
+        }
+
+    def detect(self, images: Sequence[Any]) -> list[tuple[int, int, list[Detection]]]:
+        """(width, height, detections) per decoded image; errors raise DetectorFault.
+
+        Only boxes of the wanted classes that pass the confidence and minimum-area thresholds
+        are returned.
+        """
+        out = []
+        for result in _predict(self.model, list(images), self._settings) if images else ():
             height, width = result.orig_shape
             boxes = result.boxes
             found = []
             for cid, conf, xyxy in zip(
                 boxes.cls.tolist(), boxes.conf.tolist(), boxes.xyxy.tolist(), strict=True
             ):
-                det = Detection(int(cid), names[int(cid)], float(conf), tuple(xyxy))
-                if det.area_fraction(width, height) >= options.min_box_area:
+                det = Detection(int(cid), self.class_names[int(cid)], float(conf), tuple(xyxy))
+                if det.area_fraction(width, height) >= self.options.min_box_area:
                     found.append(det)
+            out.append((width, height, found))
+        return out
+
+
+class LocalDetector:
+    """FrameDetector over a model loaded in this process (the worker and the benchmark use it)."""
+
+    def __init__(self, model: Any, options: DetectOptions):
+        self.detector = Detector(model, options)
+
+    @property
+    def names(self) -> dict[int, str]:
+        return self.detector.class_names
+
+    def detect_paths(
+        self, frames: Sequence[Path]
+    ) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
+        return detect_frames(self.detector, frames)
+
+
+def detect_frames(
+    detector: Detector, frames: Iterable[Path]
+) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
+    """Yield (frame, width, height, detections) per frame, running the model in batches.
+
+    Detections are None for a frame that cannot be decoded; any error of the model itself raises
+    DetectorFault. Frames stream through; at most one batch is in memory.
+    """
+    for batch in _chunks(list(frames), detector.options.batch):
+        images = [(path, read_image(path)) for path in batch]
+        results = iter(detector.detect([image for _, image in images if image is not None]))
+        for path, image in images:
+            if image is None:
+                yield path, 0, 0, None
+                continue
+            width, height, found = next(results)
             yield path, width, height, found
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from framesift.detect import DetectOptions, class_names, detect_frames
+from framesift.detect import FrameDetector
 from framesift.frames import MANIFEST, read_manifest
 from framesift.fsutil import link_or_copy, publish_dir, staging_dir
 from framesift.progress import Progress
@@ -34,12 +34,15 @@ class FilterSummary:
 def filter_frames(
     frames_dir: Path,
     out_dir: Path,
-    model: Any,
+    detector: FrameDetector,
     model_name: str,
-    options: DetectOptions,
     log: logging.Logger | None = None,
 ) -> FilterSummary:
-    """Run ``model`` over the frames listed in ``frames_dir``'s manifest; publish kept frames."""
+    """Run ``detector`` over the frames listed in ``frames_dir``'s manifest; publish kept frames.
+
+    The detector is the shared worker in a pipeline run (see docs/worker.md), or a model in
+    this process.
+    """
     frames = read_manifest(Path(frames_dir) / MANIFEST)
     timestamps = {frame.file: frame.timestamp_ms for frame in frames}
     tmp = staging_dir(out_dir)
@@ -48,7 +51,7 @@ def filter_frames(
     paths = [Path(frames_dir) / frame.file for frame in frames]
     progress = Progress(log, "filter", total=len(paths))
     try:
-        for path, width, height, detections in detect_frames(model, paths, options):
+        for path, width, height, detections in detector.detect_paths(paths):
             progress.advance()
             if detections is None:
                 unreadable.append(path.name)
@@ -65,8 +68,9 @@ def filter_frames(
                     "boxes": [d.as_dict() for d in detections],
                 }
             )
-        names = class_names(model)
-        write_detections(tmp / DETECTIONS, model_name, names, len(frames), kept_rows, unreadable)
+        write_detections(
+            tmp / DETECTIONS, model_name, detector.names, len(frames), kept_rows, unreadable
+        )
         publish_dir(tmp, out_dir)
         progress.finish()
     finally:

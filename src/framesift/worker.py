@@ -1,0 +1,308 @@
+"""The shared detection worker: one model per machine per run, serving many filter jobs.
+
+Started by ``framesift.worker_client`` as ``python -m framesift.worker``; see docs/worker.md for
+its lifetime and protocol. It binds its socket first (clients connect at once), then loads the
+model. Connections each get a thread; a small pool decodes frames ahead of inference; one
+inference thread batches decoded frames of the same shape across all connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from framesift.detect import Detection, Detector, DetectorFault, ModelError, load_model, read_image
+from framesift.worker_client import WorkerSpec
+
+POLL_SECONDS = 0.2  # how often the run's process and the idle clock are checked
+DECODE_THREADS = 2
+FILL_WAIT = 0.01  # seconds the inference thread waits for a batch to fill before running it
+
+log = logging.getLogger("framesift.worker")
+
+
+@dataclass
+class Request:
+    """One client's detect request: answers arrive by frame index, leave in order."""
+
+    answers: queue.Queue = field(default_factory=queue.Queue)
+    failed: bool = False
+
+
+@dataclass
+class Item:
+    request: Request
+    index: int
+    image: Any
+
+
+class Worker:
+    """Model, batching and lifetime of one worker process."""
+
+    def __init__(self, spec: WorkerSpec, owner: int):
+        self.spec = spec
+        self.owner = owner
+        self.owner_started = _start_time(owner)
+        self.ready = threading.Event()
+        self.detector: Detector | None = None
+        self.load_error = ""
+        self.items: queue.Queue[Item] = queue.Queue()
+        # decoded frames waiting or in inference: bounded, so memory stays flat
+        self.in_flight = threading.BoundedSemaphore(4 * max(1, spec.options.batch))
+        self.decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+        self.lock = threading.Lock()
+        self.active = 0
+        self.last_active = time.monotonic()
+        self.stop_reason = ""
+        self.frames = 0
+        self.batches = 0
+
+    # -- model and inference ---------------------------------------------------------------
+    def load(self) -> None:
+        started = time.monotonic()
+        try:
+            model = load_model(self.spec.model)
+            try:
+                self.detector = Detector(model, self.spec.options)
+            except ModelError as error:  # the classes are not the model's
+                raise ModelError(f"filter.classes: {error}") from None
+            log.info(
+                f"model {self.spec.model} loaded on {self.detector.device} "
+                f"in {time.monotonic() - started:.1f} s"
+            )
+        except ModelError as error:
+            self.load_error = f"the detection worker cannot use the model: {error}"
+        except Exception as error:  # noqa: BLE001 - whatever loading raises is reported
+            self.load_error = f"the detection worker cannot load the model: {error}"
+            log.error(self.load_error)
+        self.ready.set()
+        if self.detector is not None:
+            threading.Thread(target=self.infer_forever, name="infer", daemon=True).start()
+
+    def infer_forever(self) -> None:
+        pending: deque[Item] = deque()
+        while True:
+            if not pending:
+                pending.append(self.items.get())
+            batch = self._take_batch(pending)
+            if len(batch) < self.spec.options.batch:
+                time.sleep(FILL_WAIT)  # decoders may be about to add frames of the same shape
+                batch += self._take_batch(pending, self.spec.options.batch - len(batch))
+            self._run(batch)
+
+    def _take_batch(self, pending: deque[Item], size: int | None = None) -> list[Item]:
+        """Up to ``size`` waiting items of the first item's shape, oldest first."""
+        while True:
+            try:
+                pending.append(self.items.get_nowait())
+            except queue.Empty:
+                break
+        size = self.spec.options.batch if size is None else size
+        if not pending or size <= 0:
+            return []
+        shape = pending[0].image.shape
+        batch = [item for item in pending if item.image.shape == shape][:size]
+        for item in batch:
+            pending.remove(item)
+        return batch
+
+    def _run(self, batch: list[Item]) -> None:
+        """Infer one batch; every item's slot is freed and its answer sent, whatever happens."""
+        if not batch:
+            return
+        assert self.detector is not None
+        live = [item for item in batch if not item.request.failed]
+        try:
+            results: list[Any] = self.detector.detect([item.image for item in live])
+        except Exception as error:  # noqa: BLE001 - DetectorFault, or anything unexpected
+            fault = error if isinstance(error, DetectorFault) else DetectorFault(repr(error))
+            log.error(str(fault))
+            results = [fault] * len(live)
+        answers = dict(zip(map(id, live), results, strict=True))
+        self.batches += 1
+        self.frames += len(live)
+        for item in batch:
+            self.in_flight.release()
+            item.request.answers.put((item.index, answers.get(id(item))))
+
+    def decode(self, request: Request, index: int, path: str) -> None:
+        """Decode one frame for inference; an undecodable one is answered at once."""
+        try:
+            image = None if request.failed else read_image(Path(path))
+        except Exception:  # noqa: BLE001 - an undecodable frame is reported as such
+            image = None
+        if image is None:
+            self.in_flight.release()
+            request.answers.put((index, None))
+        else:
+            self.items.put(Item(request, index, image))
+
+    # -- connections -----------------------------------------------------------------------
+    def serve(self, connection: socket.socket) -> None:
+        with self.lock:
+            self.active += 1
+        try:
+            with connection, connection.makefile("rwb") as stream:
+                line = stream.readline()
+                if line:
+                    self._answer(json.loads(line), stream)
+        except (OSError, ValueError) as error:
+            log.info(f"a client went away: {error}")
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.last_active = time.monotonic()
+
+    def _answer(self, request: dict[str, Any], stream: Any) -> None:
+        self.ready.wait()
+        if self.detector is None:
+            _write(stream, {"error": self.load_error})
+            return
+        names = {str(k): v for k, v in self.detector.class_names.items()}
+        _write(stream, {"names": names, "device": self.detector.device, "model": self.spec.model})
+        op = request.get("op")
+        if op == "stop":
+            self.stop_reason = "asked to stop"
+        elif op == "detect":
+            self._detect(list(request["frames"]), stream)
+
+    def _detect(self, frames: list[str], stream: Any) -> None:
+        """Answer one request frame by frame, in order, decoding ahead within the bound."""
+        request = Request()
+        started = time.monotonic()
+        submitted = received = 0
+        done: dict[int, Any] = {}
+        try:
+            for index in range(len(frames)):
+                while index not in done:
+                    submitted = self._submit(request, frames, submitted, submitted == received)
+                    if submitted > received:
+                        got, answer = request.answers.get()
+                        done[got] = answer
+                        received += 1
+                answer = done.pop(index)
+                if isinstance(answer, DetectorFault):
+                    request.failed = True
+                    _write(stream, {"error": str(answer)})
+                    return
+                _write(stream, _frame_answer(answer))
+            _write(stream, {"done": True})
+        except OSError:
+            request.failed = True  # the client went away: its queued frames are skipped
+            raise
+        finally:
+            log.info(f"{len(frames)} frames answered in {time.monotonic() - started:.2f} s")
+
+    def _submit(self, request: Request, frames: list[str], submitted: int, block: bool) -> int:
+        """Hand frames to the decoders while in-flight slots are free; the new count."""
+        while submitted < len(frames) and self.in_flight.acquire(blocking=block):
+            self.decoder.submit(self.decode, request, submitted, frames[submitted])
+            submitted += 1
+            block = False
+        return submitted
+
+    # -- lifetime --------------------------------------------------------------------------
+    def should_stop(self, idle_timeout: float) -> str:
+        if self.stop_reason:
+            return self.stop_reason
+        if self.load_error:  # once the waiting clients have their answer
+            with self.lock:
+                if self.active == 0:
+                    return "the model cannot be loaded"
+        if self.owner and not _alive(self.owner, self.owner_started):
+            return f"its run (process {self.owner}) ended"
+        with self.lock:
+            idle = self.active == 0 and time.monotonic() - self.last_active > idle_timeout
+        return f"idle for {idle_timeout:g} s" if idle else ""
+
+
+def _frame_answer(answer: tuple[int, int, list[Detection]] | None) -> dict[str, Any]:
+    if answer is None:
+        return {"unreadable": True}
+    width, height, found = answer
+    return {"w": width, "h": height, "boxes": [d.as_dict() for d in found]}
+
+
+def _write(stream: Any, message: dict[str, Any]) -> None:
+    stream.write((json.dumps(message) + "\n").encode())
+    stream.flush()
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time from /proc (guards against a reused pid); '' if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid: int, started: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not started or _start_time(pid) == started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m framesift.worker")
+    parser.add_argument("--socket", required=True, type=Path)
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--owner", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s worker {os.getpid()}: %(message)s",
+        stream=sys.stderr,
+    )
+    spec = WorkerSpec.from_json(args.spec)
+    worker = Worker(spec, args.owner)
+    os.umask(0o077)  # the socket is this user's only
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(args.socket))
+    listener.listen(128)
+    listener.settimeout(POLL_SECONDS)
+    identity = os.stat(args.socket).st_ino
+    log.info(f"listening on {args.socket} for run {args.owner or '-'}: {args.spec}")
+    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stop_reason", "SIGTERM"))
+    threading.Thread(target=worker.load, name="load", daemon=True).start()
+    reason = ""
+    while not reason:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            pass
+        else:
+            with worker.lock:
+                worker.last_active = time.monotonic()
+            threading.Thread(target=worker.serve, args=(connection,), daemon=True).start()
+        reason = worker.should_stop(spec.idle_timeout)
+    listener.close()
+    try:
+        if os.stat(args.socket).st_ino == identity:
+            args.socket.unlink()
+            args.socket.with_suffix(".lock").unlink(missing_ok=True)
+    except OSError:
+        pass
+    log.info(f"exiting: {reason}; served {worker.frames} frames in {worker.batches} batches")
+    logging.shutdown()
+    os._exit(0)  # connection threads are daemons; nothing else to wait for
+
+
+if __name__ == "__main__":
+    sys.exit(main())

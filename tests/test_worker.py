@@ -1,0 +1,163 @@
+"""The shared detection worker, for real: a worker process with the shipped tiny detector, reached
+through its Unix socket by clients in threads (docs/worker.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import wait_until, worker_processes
+
+from framesift.detect import DetectOptions, DetectorFault, LocalDetector, load_model
+from framesift.frames import FrameOptions, extract_frames
+from framesift.synthetic import Shape, VideoSpec, make_video
+from framesift.worker_client import WorkerClient, WorkerSpec, socket_path
+
+SETTINGS = {
+    "model": "framesift:shapes",
+    "conf": 0.4,
+    "imgsz": 320,
+    "batch": 4,
+    "device": "cpu",
+    "half": True,
+    "classes": [],
+    "min_box_area": 0.0,
+}
+SQUARE = Shape("square", 300, 100, 80, 0.8, 2.2)
+CIRCLE = Shape("circle", 120, 180, 50, 1.6, 3.2)
+SMALL_SQUARE = Shape("square", 100, 40, 60, 0.8, 2.2)
+
+
+@pytest.fixture(scope="module")
+def frame_sets(tmp_path_factory: pytest.TempPathFactory) -> list[list[Path]]:
+    """Frames of three small videos; the third has another size (batches never mix sizes)."""
+    root = tmp_path_factory.mktemp("worker-frames")
+    specs = [
+        VideoSpec(duration=4.0, shapes=(SQUARE,)),
+        VideoSpec(duration=4.0, shapes=(CIRCLE,), background="smptehdbars"),
+        VideoSpec(duration=3.0, width=320, height=180, shapes=(SMALL_SQUARE,)),
+    ]
+    sets = []
+    for k, spec in enumerate(specs):
+        video = make_video(root / f"v{k}.mp4", spec)
+        frames = root / f"frames{k}"
+        extract_frames(video, f"v{k}", frames, FrameOptions(fps=2.0))
+        sets.append(sorted(frames.glob("*.jpg")))
+    (root / "frames0" / "broken.jpg").write_bytes(b"not a jpeg")
+    sets[0].append(root / "frames0" / "broken.jpg")
+    return sets
+
+
+def _plain(results) -> list:
+    return [
+        (path.name, w, h, None if found is None else [box.as_dict() for box in found])
+        for path, w, h, found in results
+    ]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    for pid in worker_processes(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _owner() -> subprocess.Popen:
+    """A stand-in for the run's Snakemake process."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+
+
+def test_concurrent_clients_get_the_in_process_results(frame_sets, workdir):
+    """Three clients at once share one worker (one model load); each gets exactly what the
+    model gives in this process, undecodable frames included; socket and folder are private."""
+    owner = _owner()
+    try:
+        spec = WorkerSpec.from_settings(SETTINGS, idle_timeout=30)
+        results: dict[int, list] = {}
+
+        def run(k: int) -> None:
+            results[k] = _plain(WorkerClient(spec, owner=owner.pid).detect_paths(frame_sets[k]))
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        local = LocalDetector(load_model("framesift:shapes"), DetectOptions.from_settings(SETTINGS))
+        for k in range(3):
+            assert results[k] == _plain(local.detect_paths(frame_sets[k])), k
+        assert results[0][-1] == ("broken.jpg", 0, 0, None)
+        assert sum(1 for row in results[0] if row[3]) >= 2  # the square is found
+        assert len(worker_processes(workdir)) == 1
+        log = next((workdir / "logs" / "worker").glob("*.log")).read_text()
+        assert log.count("loaded on cpu") == 1, log
+        address = socket_path(spec, owner.pid)
+        assert stat.S_ISSOCK(os.stat(address).st_mode)
+        assert stat.S_IMODE(os.stat(address).st_mode) & 0o077 == 0  # this user only
+        assert stat.S_IMODE(os.stat(workdir / ".framesift").st_mode) == 0o700
+    finally:
+        owner.kill()
+        owner.wait()
+    # the worker follows its run: gone, with its socket, soon after the owner dies (SIGKILL)
+    assert wait_until(lambda: not worker_processes(workdir), 10), worker_processes(workdir)
+    assert not list((workdir / ".framesift").glob("*.sock"))
+
+
+def test_settings_and_model_files_key_the_worker(workdir, shapes_model):
+    """Another conf or another model file is another worker (another socket)."""
+    base = WorkerSpec.from_settings(SETTINGS)
+    other_conf = WorkerSpec.from_settings({**SETTINGS, "conf": 0.5})
+    copy = workdir / "copy.pt"
+    copy.write_bytes(shapes_model.read_bytes())
+    other_model = WorkerSpec.from_settings({**SETTINGS, "model": str(copy)})
+    addresses = {socket_path(spec, 1) for spec in (base, other_conf, other_model)}
+    assert len(addresses) == 3
+    assert socket_path(base, 1) != socket_path(base, 2)  # another run, another worker
+    assert socket_path(WorkerSpec.from_settings(dict(SETTINGS)), 1) == socket_path(base, 1)
+
+
+def test_idle_worker_exits_and_leaves_no_socket(frame_sets, workdir):
+    spec = WorkerSpec.from_settings(SETTINGS, idle_timeout=1)
+    client = WorkerClient(spec, owner=0)
+    assert client.names == {0: "square", 1: "circle"}
+    assert len(worker_processes(workdir)) == 1
+    assert wait_until(lambda: not worker_processes(workdir), 15)
+    assert not client.address.exists()
+    assert "exiting: idle for 1 s" in client.log.read_text()
+
+
+def test_a_worker_killed_mid_request_is_a_fault_and_the_next_client_recovers(frame_sets, workdir):
+    """SIGKILL mid-request: the client raises DetectorFault (a transient failure, never "no
+    frame matched"); the stale socket does not block the next client, which starts a worker."""
+    spec = WorkerSpec.from_settings({**SETTINGS, "batch": 1}, idle_timeout=30)
+    client = WorkerClient(spec, owner=0)
+    many = frame_sets[0][:1] * 3000  # seconds of work: the kill lands mid-request
+    answers = client.detect_paths(many)
+    next(answers)
+    (pid,) = worker_processes(workdir)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(DetectorFault, match="detection worker failed"):
+        for _ in answers:
+            pass
+    assert client.address.exists()  # left behind by the killed worker
+    again = _plain(WorkerClient(spec, owner=0).detect_paths(frame_sets[1]))
+    assert len(again) == len(frame_sets[1])
+    assert worker_processes(workdir) and pid not in worker_processes(workdir)
+    assert WorkerClient(spec, owner=0).stop()
+    assert wait_until(lambda: not worker_processes(workdir), 10)
+
+
+def test_a_model_that_cannot_load_is_a_fault_with_the_reason(workdir, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    spec = WorkerSpec.from_settings({**SETTINGS, "model": str(bad)}, idle_timeout=5)
+    with pytest.raises(DetectorFault, match="worker cannot use the model: cannot load model .*bad.pt"):
+        assert not WorkerClient(spec, owner=0).names
+    assert wait_until(lambda: not worker_processes(workdir), 10)  # it does not linger
