@@ -1,16 +1,18 @@
-"""Per-video perceptual hashing: real images, real imagehash."""
+"""Per-video perceptual hashing: real images, real imagehash, hashes pinned on committed frames."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import imagehash
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from framesift.hashing import (
     HASH_TYPES,
+    SHARPNESS_SIDE,
     FrameHash,
     FrameInput,
     hash_frames,
@@ -19,6 +21,40 @@ from framesift.hashing import (
     sharpness,
     write_hash_table,
 )
+
+GOLDEN_DIR = Path(__file__).parent / "data" / "golden_hashes"
+# Hex hashes computed once by imagehash 4.3.2 (Pillow 13, libjpeg-turbo) from the committed 160x90
+# JPEGs (a colour gradient + sine stripes, five filled shapes, Gaussian noise; quality 85,
+# frame_a 4:2:0 like ffmpeg's frames, frame_b/c 4:4:4). (hash_type, hash_size) -> value.
+GOLDEN = {
+    "frame_a.jpg": {
+        ("phash", 8): "855a38b5cf723127",
+        ("dhash", 8): "31f5cc6966ce3ee7",
+        ("ahash", 8): "00000030337fffff",
+        ("whash", 8): "000000313f7fffff",
+        ("phash", 16): "851d5a9818e0356dcf2b726a306c276363634a1ca51c38e772e3a637a737a73e",
+    },
+    "frame_b.jpg": {
+        ("phash", 8): "8246bd381ea7c763",
+        ("dhash", 8): "3ccccccdd9b99a7e",
+        ("ahash", 8): "000022250d7dffff",
+        ("whash", 8): "040424250d7dffff",
+        ("phash", 16): "829046c8bd4b18571a1fa51ec79c61f2b0e339f5c7e2a708dad53a1cbd0e5e1e",
+    },
+    "frame_c.jpg": {
+        ("phash", 8): "9234bd6b4f31e286",
+        ("dhash", 8): "bef4ccbce9d99cf3",
+        ("ahash", 8): "0000070f3d7dffff",
+        ("whash", 8): "000006073d7dffff",
+        ("phash", 16): "92d634b5b5ad4b4a4f2931abe25686b5b4864ad187252ed269ed49294b5a29ef",
+    },
+}
+IMAGEHASH = {
+    "phash": imagehash.phash,
+    "dhash": imagehash.dhash,
+    "ahash": imagehash.average_hash,
+    "whash": imagehash.whash,
+}
 
 
 def pattern(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
@@ -117,20 +153,76 @@ def test_collapse_disabled_with_negative_threshold(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("hash_type", HASH_TYPES)
-def test_hash_frames_matches_hash_image_of_the_file(tmp_path: Path, hash_type: str) -> None:
-    path = save(recompressed(pattern(4)), tmp_path / "frame.jpg")
-    (record,) = hash_frames([FrameInput(path, 0, 0.7)], hash_type=hash_type)
+@pytest.mark.parametrize(
+    ("name", "hash_type", "hash_size"),
+    sorted((name, *key) for name, values in GOLDEN.items() for key in values),
+)
+def test_golden_hashes_of_committed_frames(name: str, hash_type: str, hash_size: int) -> None:
+    """imagehash still gives the pinned values, and framesift gives exactly imagehash's."""
+    path, expected = GOLDEN_DIR / name, GOLDEN[name][(hash_type, hash_size)]
     with Image.open(path) as image:
-        assert record.hash_hex == str(hash_image(image, hash_type))
-        assert record.sharpness == pytest.approx(sharpness(image))
+        assert str(IMAGEHASH[hash_type](image, hash_size=hash_size)) == expected
+    (record,) = hash_frames([FrameInput(path, 0, 0.5)], hash_type=hash_type, hash_size=hash_size)
+    assert record.hash_hex == expected
+    with Image.open(path) as image:
+        assert str(hash_image(image, hash_type, hash_size)) == expected
 
 
-def test_sharpness_of_blurred_image_is_lower() -> None:
-    original = pattern(5)
+@pytest.fixture(scope="module")
+def hd_frame(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1280x720 JPEG frame (sharpness measured on a 4x box-reduced copy of it)."""
+    path = tmp_path_factory.mktemp("hd") / "frame.jpg"
+    image = pattern(4, size=(1280, 720))
+    noise = np.random.default_rng(4).normal(0, 4, (720, 1280, 3))
+    Image.fromarray((np.asarray(image) + noise).clip(0, 255).astype(np.uint8)).save(
+        path, quality=90
+    )
+    return path
+
+
+@pytest.mark.parametrize("hash_type", HASH_TYPES)
+@pytest.mark.parametrize("hash_size", [8, 16])
+def test_hash_frames_matches_imagehash_of_the_file(
+    hd_frame: Path, hash_type: str, hash_size: int
+) -> None:
+    (record,) = hash_frames([FrameInput(hd_frame, 0, 0.7)], hash_type, hash_size)
+    with Image.open(hd_frame) as image:
+        assert record.hash_hex == str(IMAGEHASH[hash_type](image, hash_size=hash_size))
+    with Image.open(hd_frame) as image:
+        assert record.sharpness == sharpness(image)
+
+
+def test_sharpness_of_blurred_image_is_lower(hd_frame: Path) -> None:
+    with Image.open(hd_frame) as image:
+        frame = image.convert("RGB")
+    scores = [sharpness(frame)] + [
+        sharpness(frame.filter(ImageFilter.GaussianBlur(radius))) for radius in (0.5, 1, 2, 4)
+    ]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    original = pattern(5)  # below the working scale: measured as it is
     assert sharpness(original.filter(ImageFilter.GaussianBlur(2))) < sharpness(original)
     assert sharpness(Image.new("RGB", (64, 48), (90, 120, 30))) == 0.0
     assert sharpness(Image.new("L", (2, 2))) == 0.0
+
+
+def test_sharpness_is_measured_at_the_working_scale(hd_frame: Path) -> None:
+    """A frame is box-reduced by ``max(w, h) // SHARPNESS_SIDE`` first (4 for 1280x720)."""
+    with Image.open(hd_frame) as image:
+        gray = image.convert("L")
+        assert sharpness(image) == sharpness(gray) == sharpness(gray.reduce(4))
+    assert SHARPNESS_SIDE == 320
+    half = gray.resize((640, 360))
+    assert sharpness(half.convert("RGB")) == sharpness(half) == sharpness(half.reduce(2))
+    small = gray.resize((319, 180))  # smaller than the working scale: not reduced
+    pixels = np.asarray(small, dtype=np.float64)
+    laplacian = (
+        pixels[:-2, 1:-1]
+        + pixels[2:, 1:-1]
+        + pixels[1:-1, :-2]
+        + pixels[1:-1, 2:]
+        - 4 * pixels[1:-1, 1:-1]
+    )
+    assert sharpness(small) == pytest.approx(laplacian.var())
 
 
 def test_hash_size_16_gives_256_bit_hex() -> None:
