@@ -23,11 +23,11 @@ from framesift.config import config_problem
 from framesift.detect import labelling_settings, resolve_model_path, uses_detector
 from framesift.layout import Layout, benchmark_path, log_path
 from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
-from framesift.worker_client import RUN_PID_ENV
+from framesift.worker_client import claim_run
 
-# The shared detection worker lives as long as the Snakemake process that runs its clients
-# (this one; on a cluster node, the node's own Snakemake): see docs/worker.md
-os.environ[RUN_PID_ENV] = str(os.getpid())
+# The shared detection worker lives as long as the Snakemake process that owns the run on
+# this machine (the main one; on a cluster node, the group job's): see docs/worker.md
+claim_run()
 
 _SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 _CONFIG_PROBLEM = config_problem(config, _SCHEMA)

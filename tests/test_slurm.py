@@ -56,10 +56,16 @@ CLIPS = {
 }
 # SLURM jobs the run must submit: downloads are local (download.local: true); the
 # target rule `all` has no script, so Snakemake finishes it itself.
-EXPECTED_SBATCH = Counter(extract_frames=2, filter_frames=2, hash_frames=2, build_dataset=1)
-GPU_RULES = {"filter_frames", "build_dataset"}
+# The filter jobs of both videos share one GPU allocation: the profile's job group "gpu"
+# (one sbatch job, named gpu_filter_frames), served by one detection worker on the node.
+EXPECTED_SBATCH = Counter(extract_frames=2, gpu_filter_frames=1, hash_frames=2, build_dataset=1)
+GPU_JOBS = {"gpu_filter_frames", "build_dataset"}
+STEPS = {"gpu_filter_frames": ("filter_frames", 2)}  # rule and job count of a group job
 
-SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+SUBMITTED = re.compile(r"Job \S+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+JOB_KIND = re.compile(
+    r"/(?:rule|group)_(\w+?)/"
+)  # slurm_logs/rule_<rule>/ or group_<group>_<rules>/
 SBATCH_CALL = re.compile(r"^sbatch call: (sbatch .*)$", re.MULTILINE)
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
 
@@ -228,25 +234,37 @@ def test_slurm_run_matches_local_run(slurm_cluster, shape_server, workflow, tmp_
 
     # 1. every job but the downloads went through sbatch, and SLURM ran it to completion
     submitted = SUBMITTED.findall(output)
-    rules = Counter(re.search(r"/rule_(\w+)/", log).group(1) for _, log in submitted)
-    assert rules == EXPECTED_SBATCH, output[-6000:]
+    kinds = Counter(JOB_KIND.search(log).group(1) for _, log in submitted)
+    assert kinds == EXPECTED_SBATCH, output[-6000:]
     states = _squeue_states([job_id for job_id, _ in submitted])
     assert states == {job_id: "COMPLETED" for job_id, _ in submitted}
     for job_id, log in submitted:
         log_path = Path(log)
-        rule = re.search(r"/rule_(\w+)/", log).group(1)
+        kind = JOB_KIND.search(log).group(1)
+        rule, steps = STEPS.get(kind, (kind, 1))
         assert log_path.resolve().is_relative_to(workflow.path(".snakemake/slurm_logs").resolve())
         assert log_path.name == f"{job_id}.log"
         text = log_path.read_text()
-        assert f"(Rule: {rule})" in text and "1 of 1 steps (100%) done" in text, text[-3000:]
+        done = f"{steps} of {steps} steps (100%) done"
+        assert f"(Rule: {rule})" in text and done in text, text[-3000:]
 
-    # 2. the GPU rules asked SLURM for a GPU, the CPU rules did not; all on partition debug
+    # 2. the GPU jobs asked SLURM for one GPU, the CPU jobs for none; all on partition debug;
+    # fewer GPU allocations for filtering (1) than videos (2)
     calls = SBATCH_CALL.findall(output)
     assert len(calls) == sum(EXPECTED_SBATCH.values())
     for call in calls:
-        rule = re.search(r"--comment rule_(\w+?)(?:_wildcards_\S+)? ", call).group(1)
-        assert ("--gpus=1" in call) == (rule in GPU_RULES), call
+        kind = re.search(r"--comment rule_(\w+?)(?:_wildcards_\S+)? ", call).group(1)
+        assert ("--gpus=1" in call) == (kind in GPU_JOBS), call
         assert " -p debug " in call, call
+    # one detection worker served the filter jobs of the group
+    addresses = {
+        re.search(
+            r"detection worker (\S+\.sock)",
+            workflow.path(f"logs/filter_frames/{vid}.log").read_text(),
+        ).group(1)
+        for vid in ids
+    }
+    assert len(addresses) == 1, addresses
 
     # 3. downloads ran on the submitting host (localrule), not through sbatch
     assert output.count("localrule download_video:") == 2, output[-6000:]

@@ -158,6 +158,8 @@ def test_a_model_that_cannot_load_is_a_fault_with_the_reason(workdir, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
     spec = WorkerSpec.from_settings({**SETTINGS, "model": str(bad)}, idle_timeout=5)
-    with pytest.raises(DetectorFault, match="worker cannot use the model: cannot load model .*bad.pt"):
+    with pytest.raises(
+        DetectorFault, match="worker cannot use the model: cannot load model .*bad.pt"
+    ):
         assert not WorkerClient(spec, owner=0).names
     assert wait_until(lambda: not worker_processes(workdir), 10)  # it does not linger

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from framesift.detect import Detection, Detector, DetectorFault, ModelError, load_model, read_image
-from framesift.worker_client import WorkerSpec
+from framesift.worker_client import WorkerSpec, alive, start_time
 
 POLL_SECONDS = 0.2  # how often the run's process and the idle clock are checked
 DECODE_THREADS = 2
@@ -55,7 +55,7 @@ class Worker:
     def __init__(self, spec: WorkerSpec, owner: int):
         self.spec = spec
         self.owner = owner
-        self.owner_started = _start_time(owner)
+        self.owner_started = start_time(owner)
         self.ready = threading.Event()
         self.detector: Detector | None = None
         self.load_error = ""
@@ -222,7 +222,7 @@ class Worker:
             with self.lock:
                 if self.active == 0:
                     return "the model cannot be loaded"
-        if self.owner and not _alive(self.owner, self.owner_started):
+        if self.owner and not alive(self.owner, self.owner_started):
             return f"its run (process {self.owner}) ended"
         with self.lock:
             idle = self.active == 0 and time.monotonic() - self.last_active > idle_timeout
@@ -239,24 +239,6 @@ def _frame_answer(answer: tuple[int, int, list[Detection]] | None) -> dict[str, 
 def _write(stream: Any, message: dict[str, Any]) -> None:
     stream.write((json.dumps(message) + "\n").encode())
     stream.flush()
-
-
-def _start_time(pid: int) -> str:
-    """The process's start time from /proc (guards against a reused pid); '' if unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _alive(pid: int, started: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not started or _start_time(pid) == started
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from framesift.detect import Detection, DetectOptions, DetectorFault, resolve_mo
 
 RUNTIME_DIR = Path(".framesift")  # in the working directory; mode 0700
 LOG_DIR = Path("logs") / "worker"
-RUN_PID_ENV = "FRAMESIFT_RUN_PID"  # set by rules/common.smk in every Snakemake process
+RUN_PID_ENV = "FRAMESIFT_RUN_OWNER"  # host:pid:start of the owning Snakemake (claim_run)
 START_TIMEOUT = 60.0  # seconds for a started worker to listen (it binds before importing torch)
 ANSWER_TIMEOUT = 900.0  # seconds without a line from the worker before giving up on it
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -72,10 +72,53 @@ def host_name() -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:24]
 
 
+def start_time(pid: int) -> str:
+    """A process's start time from /proc (tells a reused pid apart); '' if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def alive(pid: int, started: str = "") -> bool:
+    """Whether process ``pid`` (started at ``started``, if given) still runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return not started or start_time(pid) == started
+
+
+def claim_run() -> None:
+    """Make this Snakemake process the owner of the workers its jobs start (rules/common.smk
+    calls this at parse time), unless a live Snakemake process on this machine already is.
+
+    So a local run's workers follow the main process, and on a cluster node the group job's
+    Snakemake owns them, not the per-job Snakemake processes it starts for each job (srun):
+    one worker serves the whole group. A value inherited from another machine is replaced.
+    """
+    owner = _owner_from_env()
+    if owner is not None and alive(*owner):
+        return
+    pid = os.getpid()
+    os.environ[RUN_PID_ENV] = f"{host_name()}:{pid}:{start_time(pid)}"
+
+
 def run_pid() -> int | None:
-    """The Snakemake process this job belongs to (None outside a run)."""
-    value = os.environ.get(RUN_PID_ENV, "")
-    return int(value) if value.isdigit() else None
+    """The Snakemake process that owns this job's workers (None outside a run)."""
+    owner = _owner_from_env()
+    return owner[0] if owner is not None else None
+
+
+def _owner_from_env() -> tuple[int, str] | None:
+    """(pid, start time) of the run's owner when it is on this machine."""
+    host, _, rest = os.environ.get(RUN_PID_ENV, "").partition(":")
+    pid, _, started = rest.partition(":")
+    if host != host_name() or not pid.isdigit():
+        return None
+    return int(pid), started
 
 
 def socket_path(spec: WorkerSpec, owner: int | None) -> Path:
