@@ -14,6 +14,8 @@ rule download_video:
     localrule: config["download"]["local"]
     conda:
         "../workflow/envs/framesift.yaml"
+    # yt-dlp downloads in one thread (and remuxes with ffmpeg -c copy)
+    threads: 1
     resources:
         attempt=job_attempt,
     params:

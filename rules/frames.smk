@@ -11,6 +11,9 @@ rule extract_frames:
     retries: job_retries("frames")
     conda:
         "../workflow/envs/framesift.yaml"
+    # ffmpeg threads (decoding, filters, JPEG encoding) of one job; Snakemake lowers it to
+    # --cores when fewer
+    threads: 2
     resources:
         attempt=job_attempt,
     params:

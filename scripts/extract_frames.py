@@ -11,7 +11,8 @@ from framesift.stagelog import run_stage, stage_job
 def main(smk, log):
     job = stage_job(smk, "frames")
     video, out_dir = Path(smk.input.video), Path(smk.output.frames)
-    options = FrameOptions(**smk.params.settings)
+    # threads: the rule's, handed to every ffmpeg process (its default is one per core)
+    options = FrameOptions(**{**smk.params.settings, "threads": smk.threads})
 
     def body() -> Outcome:
         frames = extract_frames(video, job.video_id, out_dir, options, log)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +25,7 @@ from framesift.download import (
     format_selector,
     ydl_options,
 )
+from framesift.extractors import first_suitable, may_match, new_downloader
 from framesift.synthetic import serve_handler
 
 FAST = DownloadOptions(socket_timeout=5, retries=0, timeout=60)
@@ -29,8 +33,8 @@ FAST = DownloadOptions(socket_timeout=5, retries=0, timeout=60)
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_yt_dlp(server: str) -> None:
-    """Let yt-dlp import its extractors and compile their URL patterns once, in this process:
-    each download runs in a forked child that inherits them (saves ~1 s per test)."""
+    """Let yt-dlp import itself and its generic extractor (and compile every URL pattern) once,
+    in this process: each download runs in a forked child that inherits them."""
     from framesift.download import _ListLogger
 
     params = {"quiet": True, "logger": _ListLogger()}
@@ -288,3 +292,131 @@ def test_ydl_options(tmp_path: Path) -> None:
     assert params["ratelimit"] == int(1.5 * 1024**2)
     assert params["proxy"] == "socks5://h:1"
     assert "cookiefile" not in params  # unset options are not passed at all
+
+
+def _yt_dlps_choice(ydl: yt_dlp.YoutubeDL, url: str) -> str | None:
+    """What ``extract_info`` does without ``ie_key``: the first suitable extractor."""
+    return next((key for key, ie in ydl._ies.items() if ie.suitable(url)), None)
+
+
+def test_new_downloader_registers_the_default_extractors_in_order() -> None:
+    params = {"quiet": True, "logger": None}
+    assert list(new_downloader(params)._ies.items()) == list(yt_dlp.YoutubeDL(params)._ies.items())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/clip.mp4",
+        "https://example.com/videos/clip.mp4?x=1#t=2",
+        "HTTPS://EXAMPLE.COM/CLIP.MP4",
+        "https://www.youtube.com/watch?v=BaW_jenozKc",
+        "https://youtu.be/BaW_jenozKc",
+        "https://www.youtube.com/playlist?list=PLwP_SiAcdui0KVebT0mU9Apz359a4ubsC",
+        "https://www.youtube.com/watch?v=BaW_jenozKc&list=PLwP_SiAcdui0KVebT0mU9Apz359a4ubsC",
+        "https://vimeo.com/76979871",
+        "https://player.vimeo.com/video/76979871",
+        "https://www.dailymotion.com/video/x5kesuj",
+        "https://DAI.LY/x5kesuj",
+        "https://www.twitch.tv/videos/6528877",
+        "https://archive.org/details/XD300-23_68HighlightsAResearchCntAugHumanIntellect",
+        "https://example.com/\u017f\u212a.mp4",  # non-ASCII letters that fold to s and k
+        "ytsearch:framesift",
+        "not a url",
+    ],
+)
+def test_first_suitable_is_the_extractor_yt_dlp_picks(url: str) -> None:
+    ydl = new_downloader({"quiet": True})
+    assert first_suitable(ydl, url) == _yt_dlps_choice(ydl, url)
+
+
+def test_first_suitable_compiles_few_url_patterns() -> None:
+    """For a plain file URL (Generic's) yt-dlp would compile every extractor's pattern; here
+    (a fresh process: this one compiled them all) far fewer are compiled."""
+    code = (
+        "from framesift.download import first_suitable, new_downloader\n"
+        "ydl = new_downloader({'quiet': True})\n"
+        "key = first_suitable(ydl, 'http://127.0.0.1:8000/clip.mp4')\n"
+        "classes = {ie if isinstance(ie, type) else type(ie) for ie in ydl._ies.values()}\n"
+        "print(key, sum('_VALID_URL_RE' in vars(c) for c in classes), len(classes))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    key, compiled, total = out.stdout.split()
+    assert key == "Generic"
+    assert int(total) > 1000 and int(compiled) < int(total) // 5
+
+
+# (pattern, strings it matches): may_match must never be False for them
+_MATCHING = [
+    (
+        r"https?://(?:www\.)?vimeo\.com/(?P<id>\d+)",
+        ["https://vimeo.com/1", "http://www.vimeo.com/22"],
+    ),
+    (r"https?://(?:a|b)\.tv/x|foo:(?P<id>\w+)", ["https://b.tv/x", "foo:bar"]),
+    (r"https?://ex\.com/v?ideo/", ["https://ex.com/ideo/", "https://ex.com/video/"]),
+    (
+        r"https?://ex\.com/(?:embed/)*(?P<id>\d+)",
+        ["https://ex.com/1", "https://ex.com/embed/embed/1"],
+    ),
+    (r"https?://ex\.com/x{0,2}y", ["https://ex.com/y", "https://ex.com/xxy"]),
+    (r"https?://ex\.com/(?:ab){0}c", ["https://ex.com/c"]),
+    (r"https?://ex\.com/(?:ab)+c", ["https://ex.com/ababc"]),
+    (r"(?i)https?://EX\.com/Video", ["HTTP://ex.COM/video"]),
+    ("(?x)https?:// ex\\.com/  \\#  (?P<id>\\d+)  # the id\n  /end", ["https://ex.com/#12/end"]),
+    ("(?x)https?://(?: # host\n  a\\.tv | b\\.tv )/[# ]x", ["https://b.tv/#x", "https://a.tv/ x"]),
+    (r"https?://ex\.com/[)(|]x(?=y)", ["https://ex.com/)xy", "https://ex.com/|xy"]),
+    (r"https?://ex\.com/(?!z)[a-z]+(?<=b)\?id=\d+", ["https://ex.com/ab?id=1"]),
+    (r"https?://(?P<h>ex\.com)/(?P=h)/x", ["https://ex.com/ex.com/x"]),
+    (r"https?://ex\.com/\\\(x\)", ["https://ex.com/\\(x)"]),
+    (r"https?://ex\.com/a\{b}", ["https://ex.com/a{b}"]),
+    (r"https?://ex\.com/(?i:ABC)/d", ["https://ex.com/abc/d"]),
+    (r"https?://ex\.com/a*+b?+c", ["https://ex.com/c", "https://ex.com/aabc"]),
+    (r"https?://ex\.com/(?>x|y)z", ["https://ex.com/yz"]),
+]
+
+
+@pytest.mark.parametrize(("pattern", "strings"), _MATCHING)
+def test_may_match_is_never_false_for_a_string_the_pattern_matches(
+    pattern: str, strings: list[str]
+) -> None:
+    for string in strings:
+        assert re.match(pattern, string), (pattern, string)  # the case itself is right
+        assert may_match(pattern, string) is not False, (pattern, string)
+    assert may_match(pattern, "https://elsewhere.org/clip.mp4") is False, pattern
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"https?://ex\.com/(?P<id>\d+)(?(id)x|y)",  # conditional
+        r"https?://ex\.com/(?#comment)x",
+        r"https?://ex\.com/\x41",  # long escape
+        r"https?://ex\.com/(?x: a b )",  # verbose mode switched inside
+        r"(?i)https?://ex\.com/\u017f",
+    ],
+)
+def test_may_match_leaves_what_it_does_not_read_to_the_re_module(pattern: str) -> None:
+    assert may_match(pattern, "https://elsewhere.org/clip.mp4") is None
+
+
+def test_may_match_is_never_false_for_the_test_urls_of_every_extractor() -> None:
+    """Each yt-dlp extractor's own test URLs that its pattern matches (~6,000): the reader
+    must see that they may match (a guard for yt-dlp upgrades)."""
+    from yt_dlp.extractor import gen_extractor_classes
+
+    checked = 0
+    for extractor in gen_extractor_classes():
+        patterns = extractor._VALID_URL
+        if not patterns:
+            continue
+        patterns = (patterns,) if isinstance(patterns, str) else patterns
+        urls = [t["url"] for t in extractor.get_testcases(include_onlymatching=True) if "url" in t]
+        for pattern in patterns:
+            if may_match(pattern, "") is None:
+                continue
+            compiled = re.compile(pattern)
+            for url in urls:
+                if compiled.match(url):
+                    checked += 1
+                    assert may_match(pattern, url) is not False, (extractor.__name__, url)
+    assert checked > 1000

@@ -274,3 +274,33 @@ def test_write_empty_gives_a_header_only_manifest(tmp_path: Path) -> None:
     assert read_manifest(out / MANIFEST) == []
     assert read_manifest(tmp_path / "missing.tsv") == []
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("mode", ["fps", "interval", "keyframes", "scene"])
+def test_threads_bound_every_ffmpeg_input_output_and_filter_graph(
+    mode: str, clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule's ``threads`` reach each ffmpeg process (decoder, filters, encoder); the frames
+    are those of ffmpeg's default thread count."""
+    import framesift.frames as frames_module
+
+    calls: list[list[str]] = []
+    real_run = frames_module._run
+
+    def recording(args: list[str], *rest, **kwargs) -> str:
+        calls.append(args)
+        return real_run(args, *rest, **kwargs)
+
+    monkeypatch.setattr(frames_module, "_run", recording)
+    settings = {"mode": mode, "interval": 1.0}
+    default = extract_frames(clips["three"], "v", tmp_path / "a", FrameOptions(**settings))
+    assert calls and not any("-threads" in a or "-filter_threads" in a for a in calls)
+    calls.clear()
+    two = extract_frames(clips["three"], "v", tmp_path / "b", FrameOptions(**settings, threads=2))
+    assert two == default
+    assert calls
+    for args in calls:
+        assert args[args.index("-filter_threads") + 1] == "2"
+        settings_of = [args[i + 1] for i, a in enumerate(args) if a == "-threads"]
+        # one per input (-i) and one per output (each has its -q:v)
+        assert settings_of == ["2"] * (args.count("-i") + args.count("-q:v"))

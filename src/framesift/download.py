@@ -3,6 +3,10 @@
 The download runs in a child process so the whole call can be bounded in time (yt-dlp's own
 ``socket_timeout`` is per read, and its retries multiply it). The finished file is moved into
 place only when complete; metadata is written as a sanitised ``.info.json``.
+
+Each job is a fresh process, so nothing yt-dlp prepares is reused: the child picks the extractor
+with :mod:`framesift.extractors` (the one yt-dlp would pick, without compiling every extractor's
+URL pattern).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from framesift.extractors import first_suitable, new_downloader
 from framesift.fsutil import atomic_write_text
 from framesift.media import ffmpeg_location
 from framesift.progress import download_hook
@@ -171,13 +176,12 @@ def _run_ytdlp(
     url: str, opts: DownloadOptions, workdir: Path, results: Any, log: logging.Logger | None
 ) -> None:
     """Child-process body: download and report ``("ok", info, log)`` or ``("error", ...)``."""
-    from yt_dlp import YoutubeDL
-
     logger = _ListLogger()
     try:
         progress = download_hook(log) if log is not None else None
-        with YoutubeDL(ydl_options(opts, workdir, logger, progress)) as ydl:
-            info = ydl.sanitize_info(ydl.extract_info(url, download=True))
+        with new_downloader(ydl_options(opts, workdir, logger, progress)) as ydl:
+            key = first_suitable(ydl, url)
+            info = ydl.sanitize_info(ydl.extract_info(url, download=True, ie_key=key))
         results.put(("ok", info, logger.lines))
     except BaseException as error:  # noqa: BLE001 - every failure must be reported to the parent
         failed = classify(error)

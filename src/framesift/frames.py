@@ -67,6 +67,12 @@ class FrameOptions:
     max_width: int = 0
     jpeg_qscale: int = 2
     timeout: float = 3600.0
+    threads: int = 0  # per ffmpeg process (decoder, filters, encoder); 0 = ffmpeg's default
+
+
+def _threads(opts: FrameOptions) -> list[str]:
+    """``-threads N`` for one input or output of ffmpeg (nothing: ffmpeg uses every core)."""
+    return ["-threads", str(opts.threads)] if opts.threads > 0 else []
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ def _scale_filter(max_width: int) -> list[str]:
 def _stream_args(video: Path, out_dir: Path, opts: FrameOptions) -> list[str]:
     """ffmpeg command for the fps/keyframes/scene modes; ``showinfo`` logs each output pts."""
     args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "info"]
+    if opts.threads > 0:
+        args += ["-filter_threads", str(opts.threads)]
     filters: list[str] = []
     if opts.mode == "keyframes":
         args += ["-skip_frame", "nokey"]
@@ -156,12 +164,12 @@ def _stream_args(video: Path, out_dir: Path, opts: FrameOptions) -> list[str]:
         filters.append(f"fps={opts.fps}:round=up")
     elif opts.mode == "scene":
         filters.append(f"select='eq(n\\,0)+gt(scene\\,{opts.scene_threshold})'")
-    args += ["-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    args += [*_threads(opts), "-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]
     filters += _scale_filter(opts.max_width) + ["showinfo"]
     args += ["-vf", ",".join(filters), "-fps_mode", "vfr", "-q:v", str(opts.jpeg_qscale)]
     if opts.max_frames > 0:
         args += ["-frames:v", str(opts.max_frames)]
-    return args + ["-f", "image2", str(out_dir / "%08d.jpg")]
+    return args + [*_threads(opts), "-f", "image2", str(out_dir / "%08d.jpg")]
 
 
 def _extract_stream(
@@ -200,13 +208,15 @@ def _extract_interval(
     for start in range(0, len(times), SEEK_BATCH):
         batch = times[start : start + SEEK_BATCH]
         args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+        if opts.threads > 0:
+            args += ["-filter_threads", str(opts.threads)]
         for t in batch:
-            args += ["-ss", f"{t:.3f}", "-i", str(video)]
+            args += [*_threads(opts), "-ss", f"{t:.3f}", "-i", str(video)]
         for index in range(len(batch)):
             vf = ",".join(_scale_filter(opts.max_width)) or "null"
             target = out_dir / f"{start + index + 1:08d}.jpg"
             args += ["-map", f"{index}:v:0", "-vf", vf, "-frames:v", "1"]
-            args += ["-q:v", str(opts.jpeg_qscale), "-update", "1", str(target)]
+            args += ["-q:v", str(opts.jpeg_qscale), *_threads(opts), "-update", "1", str(target)]
         _run(args, opts.timeout)
         progress.advance(len(batch))
         for index, t in enumerate(batch):
