@@ -147,13 +147,19 @@ class WorkerClient:
         self.log = log_path(spec)
         self._names: dict[int, str] | None = None
         self.device = ""
+        self.stats: dict[str, float] = {}  # the worker's counters when this client last asked
 
     @property
     def names(self) -> dict[int, str]:
         """The model's class names (asks the worker once)."""
         if self._names is None:
-            self._request({"op": "ping"}).close()
+            self.ping()
         return self._names or {}
+
+    def ping(self) -> dict[str, float]:
+        """Ask the worker (starting it if needed) for its counters: frames, batches, infer_s."""
+        self._request({"op": "ping"}).close()
+        return self.stats
 
     def detect_paths(
         self, frames: Sequence[Path]
@@ -200,6 +206,7 @@ class WorkerClient:
             raise
         self._names = {int(k): v for k, v in header["names"].items()}
         self.device = header.get("device", "")
+        self.stats = header.get("stats", {})
         return channel
 
     def _lost(self, what: str) -> DetectorFault:
