@@ -1,4 +1,5 @@
-"""The ``framesift`` command: ``--version``, ``watch``, ``demo``, ``status``, ``retry-failed``.
+"""The ``framesift`` command: ``--version``, ``watch``, ``demo``, ``status``, ``retry-failed``,
+``workers``.
 
 Subcommands register themselves through an ``add_parser(subparsers)`` function that creates
 their parser and sets ``handler`` (a function ``(args) -> exit code``) with ``set_defaults``
@@ -13,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from framesift import __version__, demo, status
+from framesift import __version__, demo, status, worker_cmd
 
 WATCH_USAGE = (
     "framesift watch [-h] [--urls FILE] [--debounce SECONDS] [--log FILE] [-- SNAKEMAKE_ARG ...]"
@@ -85,6 +86,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_watch_parser,
     demo.add_parser,
     status.add_parsers,
+    worker_cmd.add_parser,
 ]
 
 

@@ -184,13 +184,7 @@ class WorkerClient:
 
     def stop(self) -> bool:
         """Ask a running worker to exit; False when none was running."""
-        connection = connect(self.address)
-        if connection is None:
-            return False
-        with _Channel(connection, self._lost) as channel:
-            channel.send({"op": "stop"})
-            channel.read()
-        return True
+        return ask(self.address, "stop") is not None
 
     def _request(self, request: dict[str, Any]) -> _Channel:
         """Connect (starting the worker if needed), send ``request`` and read the header."""
@@ -225,6 +219,28 @@ def connect(address: Path) -> socket.socket | None:
         raise
     connection.settimeout(ANSWER_TIMEOUT)
     return connection
+
+
+def ask(address: Path, op: str) -> dict[str, Any] | None:
+    """Send ``op`` ("ping" or "stop") to the worker at ``address``: its answer header, or None
+    when no worker listens there (a socket left by a killed worker included)."""
+    connection = connect(address)
+    if connection is None:
+        return None
+    with _Channel(connection, lambda what: DetectorFault(f"worker {address}: {what}")) as channel:
+        channel.send({"op": op})
+        return channel.read()
+
+
+def running_workers(directory: Path = Path(".")) -> list[tuple[Path, dict[str, Any]]]:
+    """(socket, answer to a ping) of every worker of this machine that serves ``directory``
+    (its working directory: call from there, socket paths are relative)."""
+    found = []
+    for address in sorted((directory / RUNTIME_DIR).glob(f"{host_name()}-*.sock")):
+        answer = ask(address, "ping")
+        if answer is not None:
+            found.append((address, answer))
+    return found
 
 
 def ensure_worker(spec: WorkerSpec, owner: int | None) -> socket.socket:
