@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import random
+import re
 import resource
 import shlex
 import shutil
@@ -82,6 +83,7 @@ class Repetition:
     reference_kept: set[str]
     framesift_frames: int
     benchmarks: dict[str, list[tuple[str, float, float | None]]]  # rule -> (vid, s, cpu_time)
+    requests: dict[str, float] = field(default_factory=dict)  # vid -> s in the worker's hands
     timings: dict[str, Any] = field(default_factory=dict)  # reference_pipeline's JSON
 
 
@@ -218,6 +220,19 @@ def read_benchmarks(workdir: Path) -> dict[str, list[tuple[str, float, float | N
     return found
 
 
+def worker_request_seconds(workdir: Path) -> dict[str, float]:
+    """Per video, the seconds its filter job spent sending frames to the shared worker and
+    reading the answers (from the job's log line "detection worker ...: N frames in X s")."""
+    found = {}
+    for path in (workdir / "logs" / "filter_frames").glob("*.log"):
+        match = re.search(
+            r"detection worker \S+ on \S+: \d+ frames in ([\d.]+) s", path.read_text()
+        )
+        if match:
+            found[path.stem] = float(match.group(1))
+    return found
+
+
 def kept_names(folder: Path) -> set[str]:
     """Names of the kept frames (``*/*.jpg``) under ``folder``."""
     return {path.name for path in folder.glob("*/*.jpg")}
@@ -254,6 +269,7 @@ def run_repetition(
         reference_kept=kept_names(ref_dir / "kept"),
         framesift_frames=sum(1 for _ in (fs_dir / "results" / "frames").glob("*/*.jpg")),
         benchmarks=read_benchmarks(fs_dir),
+        requests=worker_request_seconds(fs_dir),
         timings=json.loads(timings_path.read_text()),
     )
 
@@ -362,7 +378,11 @@ def print_report(
     per_frame, warmup = median([p for p, _ in inference]), median([w for _, w in inference])
     frames_of = {v["video_id"]: v["frames_in"] for v in reps[-1].timings["videos"]}
     filter_rows = [row for r in reps for row in r.benchmarks.get("filter_frames", [])]
-    fixed = median([s - frames_of.get(vid, 0) * per_frame for vid, s, _ in filter_rows])
+    # fixed cost: the job's wall time outside its request to the worker (process start,
+    # Snakemake's script preamble, imports, reading the manifest, linking, records)
+    fixed = median([s - r.requests[vid] for r in reps for vid, s, _ in
+                    r.benchmarks.get("filter_frames", []) if vid in r.requests])  # fmt: skip
+    request = median([t for r in reps for t in r.requests.values()])
     print()
     print("Filter (jobs are clients of the shared worker; they overlap, the worker batches):")
     print(
@@ -374,7 +394,8 @@ def print_report(
         f"{median([s for _, s, _ in filter_rows]):.2f} s for "
         f"{median(list(frames_of.values())):.0f} frames (median)"
     )
-    print(f"- filter fixed cost per video (job s - frames x per-frame s, median): {fixed:.2f} s")
+    print(f"- request to the worker per video (frames in, answers out; median): {request:.2f} s")
+    print(f"- filter fixed cost per video (job s - request s, median): {fixed:.2f} s")
     # K clients at once keep the GPU busy unless all K are in their fixed part at once:
     # busy = min(1, K * i / (f + i)) with i = frames x GPU s/frame, f = the fixed cost
     for name, gpu_frame in (("2 ms/frame (assumed)", ASSUMED_GPU_FRAME_S),

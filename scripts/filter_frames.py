@@ -31,7 +31,10 @@ def main(smk, log):
                 summary = filter_frames(frames_dir, out_dir, client, settings["model"], log)
             except DetectorFault as error:
                 raise StageFailed(str(error), permanent=False) from error
-            log.info(f"{job.video_id}: detection worker {client.address} on {client.device}")
+            log.info(
+                f"{job.video_id}: detection worker {client.address} on {client.device}: "
+                f"{summary.frames_in} frames in {time.time() - started:.3f} s"
+            )
         log.info(f"{job.video_id}: model window {started:.6f} {time.time():.6f}")
         log.info(f"{job.video_id}: torch {'loaded' if 'torch' in sys.modules else 'not loaded'}")
         for name in summary.unreadable:

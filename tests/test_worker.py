@@ -31,7 +31,7 @@ SETTINGS = {
 }
 SQUARE = Shape("square", 300, 100, 80, 0.8, 2.2)
 CIRCLE = Shape("circle", 120, 180, 50, 1.6, 3.2)
-SMALL_SQUARE = Shape("square", 100, 40, 60, 0.8, 2.2)
+MID_SQUARE = Shape("square", 200, 80, 80, 0.8, 2.2)  # found clearly at 480x270
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def frame_sets(tmp_path_factory: pytest.TempPathFactory) -> list[list[Path]]:
     specs = [
         VideoSpec(duration=4.0, shapes=(SQUARE,)),
         VideoSpec(duration=4.0, shapes=(CIRCLE,), background="smptehdbars"),
-        VideoSpec(duration=3.0, width=320, height=180, shapes=(SMALL_SQUARE,)),
+        VideoSpec(duration=3.0, width=480, height=270, shapes=(MID_SQUARE,)),
     ]
     sets = []
     for k, spec in enumerate(specs):

@@ -94,6 +94,7 @@ class Worker:
             threading.Thread(target=self.infer_forever, name="infer", daemon=True).start()
 
     def infer_forever(self) -> None:
+        self.warm_up()
         pending: deque[Item] = deque()
         while True:
             if not pending:
@@ -103,6 +104,21 @@ class Worker:
                 time.sleep(FILL_WAIT)  # decoders may be about to add frames of the same shape
                 batch += self._take_batch(pending, self.spec.options.batch - len(batch))
             self._run(batch)
+
+    def warm_up(self) -> None:
+        """One blank frame through the model before any request: the framework's lazy imports
+        and the device's set-up (seconds) are paid while the run downloads and extracts, not
+        by the first filter job."""
+        import numpy as np
+
+        assert self.detector is not None
+        started = time.monotonic()
+        size = self.spec.options.imgsz
+        try:
+            self.detector.detect([np.zeros((size, size, 3), dtype=np.uint8)])
+        except DetectorFault as error:  # the real requests will report it
+            log.error(f"warm-up failed: {error}")
+        log.info(f"warmed up in {time.monotonic() - started:.1f} s")
 
     def _take_batch(self, pending: deque[Item], size: int | None = None) -> list[Item]:
         """Up to ``size`` waiting items of the first item's shape, oldest first."""
