@@ -24,7 +24,7 @@ from framesift.detect import Detection, DetectOptions, DetectorFault, resolve_mo
 
 RUNTIME_DIR = Path(".framesift")  # in the working directory; mode 0700
 LOG_DIR = Path("logs") / "worker"
-RUN_PID_ENV = "FRAMESIFT_RUN_OWNER"  # host:pid:start of the owning Snakemake (claim_run)
+RUN_OWNER_ENV = "FRAMESIFT_RUN_OWNER"  # host:pid:start of the owning Snakemake (claim_run)
 START_TIMEOUT = 60.0  # seconds for a started worker to listen (it binds before importing torch)
 ANSWER_TIMEOUT = 900.0  # seconds without a line from the worker before giving up on it
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -103,7 +103,7 @@ def claim_run() -> None:
     if owner is not None and alive(*owner):
         return
     pid = os.getpid()
-    os.environ[RUN_PID_ENV] = f"{host_name()}:{pid}:{start_time(pid)}"
+    os.environ[RUN_OWNER_ENV] = f"{host_name()}:{pid}:{start_time(pid)}"
 
 
 def run_pid() -> int | None:
@@ -114,7 +114,7 @@ def run_pid() -> int | None:
 
 def _owner_from_env() -> tuple[int, str] | None:
     """(pid, start time) of the run's owner when it is on this machine."""
-    host, _, rest = os.environ.get(RUN_PID_ENV, "").partition(":")
+    host, _, rest = os.environ.get(RUN_OWNER_ENV, "").partition(":")
     pid, _, started = rest.partition(":")
     if host != host_name() or not pid.isdigit():
         return None
