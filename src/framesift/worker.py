@@ -88,6 +88,7 @@ class Worker:
             self.load_error = f"the detection worker cannot use the model: {error}"
         except Exception as error:  # noqa: BLE001 - whatever loading raises is reported
             self.load_error = f"the detection worker cannot load the model: {error}"
+        if self.load_error:
             log.error(self.load_error)
         self.ready.set()
         if self.detector is not None:
@@ -99,10 +100,11 @@ class Worker:
         while True:
             if not pending:
                 pending.append(self.items.get())
-            batch = self._take_batch(pending)
+            shape = pending[0].image.shape
+            batch = self._take_batch(pending, shape, self.spec.options.batch)
             if len(batch) < self.spec.options.batch:
                 time.sleep(FILL_WAIT)  # decoders may be about to add frames of the same shape
-                batch += self._take_batch(pending, self.spec.options.batch - len(batch))
+                batch += self._take_batch(pending, shape, self.spec.options.batch - len(batch))
             self._run(batch)
 
     def warm_up(self) -> None:
@@ -116,21 +118,18 @@ class Worker:
         size = self.spec.options.imgsz
         try:
             self.detector.detect([np.zeros((size, size, 3), dtype=np.uint8)])
-        except DetectorFault as error:  # the real requests will report it
+        except Exception as error:  # noqa: BLE001 - the real requests will report it
             log.error(f"warm-up failed: {error}")
         log.info(f"warmed up in {time.monotonic() - started:.1f} s")
 
-    def _take_batch(self, pending: deque[Item], size: int | None = None) -> list[Item]:
-        """Up to ``size`` waiting items of the first item's shape, oldest first."""
+    def _take_batch(self, pending: deque[Item], shape: tuple, size: int) -> list[Item]:
+        """Up to ``size`` waiting items of ``shape``, oldest first (a batch never mixes frame
+        sizes: ultralytics would letterbox them differently from one video's own batch)."""
         while True:
             try:
                 pending.append(self.items.get_nowait())
             except queue.Empty:
                 break
-        size = self.spec.options.batch if size is None else size
-        if not pending or size <= 0:
-            return []
-        shape = pending[0].image.shape
         batch = [item for item in pending if item.image.shape == shape][:size]
         for item in batch:
             pending.remove(item)
