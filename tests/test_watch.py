@@ -271,7 +271,8 @@ def test_runner_stop_removes_locks_its_killed_child_left(tmp_path):
 def test_runner_escalates_a_stop_that_takes_too_long(tmp_path, ignored, ending):
     python = fake_python(tmp_path, f"trap '' {ignored}; sleep 30 & wait; sleep 30")
     runner = SnakemakeRunner([], tmp_path / "out", workdir=tmp_path, python=python)
-    runner.stop_timeout, runner.interrupt_grace = 0.5, 0.5
+    # a grace long enough for bash to act on SIGINT on a loaded machine (0.5 s was not)
+    runner.stop_timeout, runner.interrupt_grace = 0.5, 3.0
     threading.Timer(1.0, runner.stop).start()
     started = time.monotonic()
     result = runner.run()
