@@ -35,7 +35,6 @@ def main(smk, log):
                 f"{job.video_id}: detection worker {client.address} on {client.device}: "
                 f"{summary.frames_in} frames in {time.time() - started:.3f} s"
             )
-        log.info(f"{job.video_id}: model window {started:.6f} {time.time():.6f}")
         log.info(f"{job.video_id}: torch {'loaded' if 'torch' in sys.modules else 'not loaded'}")
         for name in summary.unreadable:
             log.warning(f"{job.video_id}: frame {name} is unreadable and was skipped")
