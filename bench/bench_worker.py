@@ -67,24 +67,33 @@ def _one_video(args: tuple[str, list[str], int]) -> int:
     return sum(1 for _ in client.detect_paths([Path(f) for f in frames]))
 
 
-def client_process_cost(spec: WorkerSpec, frames: list[Path], owner: int, reps: int) -> float:
-    """Median wall seconds of a fresh process that imports the client and sends one video."""
+def client_process_cost(
+    spec: WorkerSpec, frames: list[Path], owner: int, reps: int
+) -> tuple[float, float]:
+    """Median wall seconds and peak RSS (MB) of a fresh process that imports the client and
+    sends one video's frames."""
     code = (
         "import sys; from pathlib import Path; "
         "from framesift.worker_client import WorkerClient, WorkerSpec; "
         f"c = WorkerClient(WorkerSpec.from_json(sys.argv[1]), owner={owner}); "
         "n = sum(1 for _ in c.detect_paths([Path(p) for p in sys.argv[2:]])); "
-        "assert 'torch' not in sys.modules"
+        "assert 'torch' not in sys.modules; import resource; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    times = []
+    times, peaks = [], []
     for _ in range(reps):
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", code, spec.to_json(), *map(str, frames)], check=True, env=env
+        done = subprocess.run(
+            [sys.executable, "-c", code, spec.to_json(), *map(str, frames)],
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        peaks.append(float(done.stdout.split()[-1]))
+    return statistics.median(times), max(peaks)
 
 
 def children_cpu() -> float:
@@ -138,8 +147,9 @@ def main() -> None:
         row(*("worker cold start + first frame", f"{cold:.2f} s on {client.device}"))
         assert first is not None
 
-        cost = client_process_cost(spec, frames[:1], owner, args.reps)
-        row(*("filter client process, 1 frame (median)", f"{cost:.3f} s wall"))
+        cost, client_rss = client_process_cost(spec, frames[:1], owner, args.reps)
+        row("filter client process, 1 frame (median)", f"{cost:.3f} s wall")
+        row("filter client peak RSS", f"{client_rss:.0f} MB (no torch)")
 
         walls, busy, per_frame = [], [], []
         for _ in range(args.reps):
@@ -150,6 +160,8 @@ def main() -> None:
                 done = sum(pool.map(_one_video, work))
             wall = time.perf_counter() - started
             after = client.ping()
+            served = (len(walls) + 1) * args.videos  # the worker streams: this stays flat
+            row(f"worker peak RSS after {served} videos", f"{after['peak_rss_mb']:.0f} MB")
             assert done == args.videos * args.frames
             infer = after["infer_s"] - before["infer_s"]
             count = after["frames"] - before["frames"]

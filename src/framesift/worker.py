@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import queue
+import resource
 import signal
 import socket
 import sys
@@ -190,7 +191,9 @@ class Worker:
             _write(stream, {"error": self.load_error})
             return
         names = {str(k): v for k, v in self.detector.class_names.items()}
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         stats = {"frames": self.frames, "batches": self.batches, "infer_s": self.infer_seconds}
+        stats["peak_rss_mb"] = round(peak_mb, 1)
         header = {"names": names, "device": self.detector.device, "model": self.spec.model}
         _write(stream, {**header, "stats": stats})
         op = request.get("op")
