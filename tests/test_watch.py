@@ -271,13 +271,27 @@ def test_runner_stop_removes_locks_its_killed_child_left(tmp_path):
 def test_runner_escalates_a_stop_that_takes_too_long(tmp_path, ignored, ending):
     python = fake_python(tmp_path, f"trap '' {ignored}; sleep 30 & wait; sleep 30")
     runner = SnakemakeRunner([], tmp_path / "out", workdir=tmp_path, python=python)
-    # a grace long enough for bash to act on SIGINT on a loaded machine (0.5 s was not)
-    runner.stop_timeout, runner.interrupt_grace = 0.5, 3.0
+    runner.stop_timeout, runner.interrupt_grace = 0.5, 0.5
     threading.Timer(1.0, runner.stop).start()
     started = time.monotonic()
     result = runner.run()
     assert time.monotonic() - started < 10
     assert (result.returncode, result.stopped) == (ending, True)
+
+
+def test_the_stop_reaches_snakemake_when_the_watcher_ignores_sigint(tmp_path):
+    """`nohup framesift watch &` starts the watcher with SIGINT ignored, which children inherit:
+    Snakemake's process gets SIGINT back to its default, so the escalation still ends it."""
+    python = fake_python(tmp_path, "trap '' TERM; sleep 30 & wait; sleep 30")
+    runner = SnakemakeRunner([], tmp_path / "out", workdir=tmp_path, python=python)
+    runner.stop_timeout, runner.interrupt_grace = 0.5, 0.5
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        threading.Timer(1.0, runner.stop).start()
+        result = runner.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (result.returncode, result.stopped) == (-signal.SIGINT, True)
 
 
 # -- arguments ----------------------------------------------------------------------------------

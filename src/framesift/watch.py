@@ -286,6 +286,14 @@ def _contains(path: Path, offset: int, markers: Sequence[str]) -> bool:
     return any(marker in text for marker in markers)
 
 
+def _default_stop_signals() -> None:
+    """In Snakemake's process, before exec: SIGINT and SIGTERM do what they normally do, even
+    when the watcher was started with them ignored (``nohup framesift watch &`` ignores SIGINT
+    in a shell without job control), so that the stop escalation below can reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class SnakemakeRunner:
     """Runs ``[python, -m, snakemake, *args]`` in its own process group.
 
@@ -353,6 +361,7 @@ class SnakemakeRunner:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_default_stop_signals,
             )
             try:
                 returncode = self._wait(proc)
