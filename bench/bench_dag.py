@@ -52,6 +52,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's framesift, also where not installed
 
+from bench_pipeline import offline_env  # noqa: E402 - this folder is on sys.path
+
 from framesift.synthetic import Shape, VideoSpec, make_video, serve_directory  # noqa: E402
 from framesift.urls import parse_lines, video_id, youtube_id  # noqa: E402
 
@@ -101,22 +103,6 @@ def write_workdir(workdir: Path, config: dict[str, Any], urls: list[str]) -> Non
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     (workdir / "config" / "urls.txt").write_text("\n".join(urls) + "\n")
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def offline_env(root: Path) -> dict[str, str]:
-    """This environment with ultralytics offline and quiet, its settings under ``root``."""
-    config_dir = root / "ultralytics-config"
-    (config_dir / "Ultralytics").mkdir(parents=True, exist_ok=True)
-    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-    if font.exists():  # ultralytics would try to download Arial.ttf otherwise
-        shutil.copy(font, config_dir / "Ultralytics" / "Arial.ttf")
-    return {
-        **os.environ,
-        "YOLO_OFFLINE": "1",
-        "YOLO_AUTOINSTALL": "False",
-        "YOLO_VERBOSE": "False",
-        "YOLO_CONFIG_DIR": str(config_dir),
-    }
 
 
 def snakemake_command(repo: Path, workdir: Path, *extra: str) -> list[str]:
