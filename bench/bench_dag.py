@@ -36,13 +36,9 @@ import base64
 import hashlib
 import json
 import os
-import resource
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +48,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))  # this checkout's framesift, also where not installed
 
-from bench_pipeline import offline_env  # noqa: E402 - this folder is on sys.path
+from bench_pipeline import (  # noqa: E402 - this folder is on sys.path
+    Measured,
+    check_ok,
+    median,
+    offline_env,
+    run_measured,
+)
 
 from framesift.synthetic import Shape, VideoSpec, make_video, serve_directory  # noqa: E402
 from framesift.urls import parse_lines, video_id, youtube_id  # noqa: E402
@@ -60,15 +62,6 @@ from framesift.urls import parse_lines, video_id, youtube_id  # noqa: E402
 TEXT_SUFFIXES = {".json", ".tsv", ".log", ".yaml", ".yml", ".md", ".csv", ".txt", ".html"}
 PER_RUN_FOLDERS = ("logs", "benchmarks", "results")
 METADATA = Path(".snakemake") / "metadata"
-
-
-@dataclass
-class Measured:
-    """One Snakemake run: wall and CPU seconds (its whole process tree), exit status."""
-
-    wall: float
-    cpu: float
-    returncode: int
 
 
 def log(message: str) -> None:
@@ -115,28 +108,6 @@ def snakemake_command(repo: Path, workdir: Path, *extra: str) -> list[str]:
         *extra,
         "--resources=gpu=1",
     ]  # fmt: skip
-
-
-def run_measured(command: list[str], env: dict[str, str], log_path: Path) -> Measured:
-    """Run ``command`` (output to ``log_path``); wall and user+sys CPU of its process tree."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    with log_path.open("w") as handle:
-        proc = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(wall, cpu, proc.returncode)
-
-
-def check_ok(what: str, measured: Measured, log_path: Path, *expected: str) -> None:
-    """Stop with the log's tail when a run failed or its log lacks an ``expected`` text."""
-    text = log_path.read_text(errors="replace")
-    missing = [e for e in expected if e not in text]
-    if measured.returncode != 0 or missing:
-        tail = "".join(text.splitlines(keepends=True)[-40:])
-        why = f"exited {measured.returncode}" if measured.returncode else f"lacks {missing}"
-        raise SystemExit(f"{what} {why}; last lines of {log_path}:\n{tail}")
 
 
 # --- the template run and its clones ----------------------------------------------------------
@@ -296,10 +267,6 @@ def _write_summary(
 
 
 # --- main -------------------------------------------------------------------------------------
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def run_checked(

@@ -198,12 +198,14 @@ def snakemake_command(workdir: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def check_ok(what: str, measured: Measured, log_path: Path) -> None:
-    """Stop with the log's tail when a run failed."""
-    if measured.returncode != 0:
-        lines = log_path.read_text(errors="replace").splitlines(keepends=True)
-        tail = "".join(lines[-40:])
-        raise SystemExit(f"{what} exited {measured.returncode}; last lines of {log_path}:\n{tail}")
+def check_ok(what: str, measured: Measured, log_path: Path, *expected: str) -> None:
+    """Stop with the log's tail when a run failed or its log lacks an ``expected`` text."""
+    text = log_path.read_text(errors="replace")
+    missing = [e for e in expected if e not in text]
+    if measured.returncode != 0 or missing:
+        tail = "".join(text.splitlines(keepends=True)[-40:])
+        why = f"exited {measured.returncode}" if measured.returncode else f"lacks {missing}"
+        raise SystemExit(f"{what} {why}; last lines of {log_path}:\n{tail}")
 
 
 def read_benchmarks(workdir: Path) -> dict[str, list[tuple[str, float, float | None]]]:
