@@ -17,7 +17,7 @@ from conftest import wait_until, worker_processes
 from framesift.detect import DetectOptions, DetectorFault, LocalDetector, load_model
 from framesift.frames import FrameOptions, extract_frames
 from framesift.synthetic import Shape, VideoSpec, make_video
-from framesift.worker_client import WorkerClient, WorkerSpec, socket_path
+from framesift.worker_client import WorkerClient, WorkerSpec, connect, socket_path
 
 SETTINGS = {
     "model": "framesift:shapes",
@@ -93,6 +93,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     yield tmp_path
     for pid in worker_processes(tmp_path):
         os.kill(pid, signal.SIGKILL)
+
+
+def _listening(address: Path) -> bool:
+    """Whether a process accepts connections on ``address``."""
+    connection = connect(address)
+    if connection is None:
+        return False
+    connection.close()
+    return True
 
 
 def _owner() -> subprocess.Popen:
@@ -173,6 +182,9 @@ def test_a_worker_killed_mid_request_is_a_fault_and_the_next_client_recovers(fra
     with pytest.raises(DetectorFault, match="detection worker failed"):
         for _ in answers:
             pass
+    # the next client comes once the killed worker is gone (a dying process can still accept
+    # a connection for a moment; see the issue note)
+    assert wait_until(lambda: not _listening(client.address), 10)
     assert client.address.exists()  # left behind by the killed worker
     again = _plain(WorkerClient(spec, owner=0).detect_paths(frame_sets[1]))
     assert len(again) == len(frame_sets[1])
