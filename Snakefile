@@ -14,7 +14,6 @@ include: "rules/common.smk"
 include: "rules/download.smk"
 include: "rules/frames.smk"
 include: "rules/filter.smk"
-include: "rules/hash.smk"
 include: "rules/aggregate.smk"
 
 

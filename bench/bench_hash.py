@@ -1,12 +1,15 @@
-"""Benchmark: framesift's per-video hashing (``hash_frames``) against the plain imagehash loop.
+"""Benchmark: framesift's per-frame hashing against the plain imagehash loop.
 
 Renders ``--frames`` 1280x720 JPEG frames (ffmpeg ``testsrc2`` plus temporal noise, written with
 ``-q:v 2`` as the frames stage writes them) into a temporary folder, or uses ``--images``. Then,
 interleaved, ``--repeat`` times each, one process, times:
 
 - ``plain loop``: ``[imagehash.phash(Image.open(p)) for p in paths]`` (the type of ``--type``);
-- ``framesift hash_frames``: what the hash_frames rule runs per video (one decode, hash, sharpness
-  and consecutive-duplicate collapsing);
+- ``framesift hash_frames``: hashing frame files in one process (one decode, hash, sharpness
+  and consecutive-duplicate collapsing), as the detector-free mode and the reference do;
+- ``framesift in the worker``: what hashing adds in the detection worker, which hashes the frames
+  it has already decoded for detection (docs/worker.md): grayscale conversion, hash and
+  sharpness on a decoded frame (decoded outside the timing, as detection needs it anyway);
 - ``decode + RGB->L only``: ``Image.open(p).convert("L")``, the floor of any hashing of JPEG files
   that stays bit-identical to imagehash (imagehash hashes exactly this grayscale image);
 - ``Lanczos resize only``: the resize imagehash does on the already-decoded grayscale frames.
@@ -35,7 +38,8 @@ from pathlib import Path
 import imagehash
 from PIL import Image
 
-from framesift.hashing import FrameInput, hash_frames
+from framesift.hash_table import HashSpec
+from framesift.hashing import FrameInput, hash_frames, signature
 from framesift.media import ffmpeg_binary
 
 PLAIN = {
@@ -93,6 +97,8 @@ def main() -> int:
             width, height = first.size
         target = RESIZE[args.type](args.size, width, height)
         grays: list[Image.Image] = []  # decoded once, outside the timings, for the resize row
+        decoded: list[Image.Image] = []  # decoded once: what the worker holds after detection
+        spec = HashSpec(args.type, args.size)
 
         def plain() -> list[str]:
             return [str(plain_fn(Image.open(p), hash_size=args.size)) for p in paths]
@@ -100,6 +106,14 @@ def main() -> int:
         def framesift() -> list[str]:
             records = hash_frames(frames, args.type, args.size, collapse_threshold=4)
             return [r.hash_hex for r in records]
+
+        def in_worker() -> list[str]:
+            if not decoded:
+                for p in paths:
+                    with Image.open(p) as image:
+                        image.load()
+                        decoded.append(image.copy())
+            return [signature(image.convert("L"), spec).hash_hex for image in decoded]
 
         def decode_only() -> None:
             for p in paths:
@@ -115,6 +129,7 @@ def main() -> int:
         cases = {
             f"plain loop `imagehash.{plain_fn.__name__}(Image.open(p))`": plain,
             "framesift `hash_frames` (hash + sharpness + collapse)": framesift,
+            "framesift in the worker (decoded for detection; L + hash + sharpness)": in_worker,
             "decode + RGB->L only (`Image.open(p).convert('L')`)": decode_only,
             f"Lanczos resize to {target[0]}x{target[1]} only (pre-decoded)": resize_only,
         }
@@ -129,7 +144,7 @@ def main() -> int:
 
     names = list(cases)
     plain_hashes, framesift_hashes = results[names[0]], results[names[1]]
-    same = plain_hashes == framesift_hashes
+    same = plain_hashes == framesift_hashes == results[names[2]]
     n = len(paths)
     medians = {
         name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))

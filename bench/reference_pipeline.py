@@ -1,8 +1,9 @@
 """Minimal single-process reference for ``bench_pipeline.py``: one model load, stages in a loop.
 
 Runs download -> frames -> filter -> hash for every URL of a URL file, one video after the
-other, in this one Python process, with the framesift library functions and the settings of a
-framesift config file (resolved like the workflow does: schema defaults filled in). The
+other, in this one Python process (hashing as a plain second pass over the kept files), with
+the framesift library functions and the settings of a framesift config file (resolved like
+the workflow does: schema defaults filled in). The
 detector is loaded once for all videos. No Snakemake, no lifecycle records, no aggregate.
 
     python bench/reference_pipeline.py --config run/config/config.yaml --urls run/urls.txt \\
@@ -27,7 +28,8 @@ from framesift.detect import DetectOptions, LocalDetector, load_model
 from framesift.download import DownloadOptions, download_video
 from framesift.filter import DETECTIONS, filter_frames, read_detections
 from framesift.frames import FrameOptions, extract_frames
-from framesift.hashing import FrameInput, hash_frames, write_hash_table
+from framesift.hash_table import write_hash_table
+from framesift.hashing import FrameInput, hash_frames
 from framesift.urls import read_url_file
 
 
@@ -39,7 +41,7 @@ def download_options(config: dict[str, Any]) -> DownloadOptions:
 
 
 def kept_inputs(kept_dir: Path) -> list[FrameInput]:
-    """The kept frames with their best confidence (as ``scripts/hash_frames.py`` reads them)."""
+    """The kept frames with their best detection confidence (what the hash table records)."""
     rows = read_detections(kept_dir / DETECTIONS)["frames"]
     return [
         FrameInput(

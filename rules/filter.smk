@@ -23,6 +23,9 @@ rule filter_frames:
         models=model_files,
     output:
         kept=directory(str(LAYOUT.filtered("{vid}"))),
+        # the worker hashes the frames it decoded for detection (docs/worker.md)
+        hashes=str(LAYOUT.hashes("{vid}")),
+        negatives=str(LAYOUT.negative_hashes("{vid}")),
     log:
         log_path("filter_frames", "{vid}"),
     benchmark:
@@ -37,6 +40,8 @@ rule filter_frames:
         attempt=job_attempt,
     params:
         settings=config["filter"],
+        hash=config["hash"],
+        negatives=config["dataset"]["negatives"] > 0,
         idle_timeout=config["worker"]["idle_timeout"],
         generation=generation_of("filter"),
     script:

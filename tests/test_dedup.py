@@ -29,7 +29,7 @@ from framesift.dedup import (
     near_duplicate_pairs,
     preference_order,
 )
-from framesift.hashing import FrameHash
+from framesift.hash_table import FrameHash
 
 
 def brute_pairs(words: np.ndarray, threshold: int) -> np.ndarray:

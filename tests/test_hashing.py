@@ -10,17 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from framesift.hashing import (
-    HASH_TYPES,
-    SHARPNESS_SIDE,
-    FrameHash,
-    FrameInput,
-    hash_frames,
-    hash_image,
-    read_hash_table,
-    sharpness,
-    write_hash_table,
-)
+from framesift.hash_table import HASH_TYPES, FrameHash, read_hash_table, write_hash_table
+from framesift.hashing import SHARPNESS_SIDE, FrameInput, hash_frames, hash_image, sharpness
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden_hashes"
 # Hex hashes computed once by imagehash 4.3.2 (Pillow 13, libjpeg-turbo) from the committed 160x90

@@ -95,7 +95,7 @@ def test_retry_failed_marks_only_failed_stages_of_the_named_videos(tmp_path: Pat
 
 def test_video_state_comes_from_the_first_unfinished_stage(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
-    for stage in ("download", "frames", "filter", "hash"):
+    for stage in ("download", "frames", "filter"):
         write_record(layout.record(stage, "ok"), StageRecord("ok", stage, DONE, count=4))
     write_record(layout.record("download", "half"), StageRecord("half", "download", DONE))
     write_record(
@@ -192,7 +192,7 @@ def test_status_command_over_1000_videos(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "results")
     for i, url in enumerate(urls):
         vid = video_id(url)
-        for stage in ("download", "frames", "filter", "hash"):
+        for stage in ("download", "frames", "filter"):
             outcome = PERMANENT if (i % 10 == 0 and stage == "download") else DONE
             write_record(layout.record(stage, vid), StageRecord(vid, stage, outcome, url=url))
     command = [sys.executable, "-m", "framesift", "status", "-d", str(tmp_path)]

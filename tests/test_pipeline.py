@@ -13,10 +13,13 @@ import re
 import shutil
 from pathlib import Path
 
+import imagehash
 import pytest
 import yaml
 from conftest import new_workflow, wait_until, worker_processes
+from PIL import Image
 
+from framesift.hash_table import read_hash_table
 from framesift.synthetic import Shape, VideoSpec, make_video, reencode, serve_directory
 from framesift.urls import video_id
 
@@ -146,17 +149,31 @@ def test_cross_video_duplicates_removed(workflow, shape_server):
 
 def test_one_worker_serves_every_filter_job_of_a_run(workflow, video_dir, server):
     """--cores 4 --resources gpu=1: the model is loaded once for the run, by the shared worker
-    (started by check_model); every filter job is a client that never imports torch; no worker
+    (started by check_model); every filter job is a client that never imports torch or
+    imagehash, and writes hash tables bit-identical to imagehash on the kept files; no worker
     and no socket outlive the run."""
     names = ["alpha.mp4", "beta.mp4", "gamma.mp4"]
     workflow.write_urls([f"{server}/{name}" for name in names])
     workflow.config["filter"]["classes"] = []
+    workflow.config["hash"] = {"type": "dhash", "size": 8, "consecutive_threshold": -1}
     workflow.run("--cores=4", "--resources=gpu=1", "filtered")
     addresses = set()
     for log in workflow.path("logs/filter_frames").glob("*.log"):
         text = log.read_text()
-        assert "torch not loaded" in text, text
+        assert "torch not loaded" in text and "imagehash not loaded" in text, text
         addresses.update(re.findall(r"detection worker (\S+\.sock) on cpu", text))
+    hashed = 0
+    for name in names:
+        vid = video_id(f"{server}/{name}")
+        meta, records = read_hash_table(workflow.path(f"results/hashes/{vid}.tsv"))
+        kept = sorted(workflow.path(f"results/filtered/{vid}").glob("*.jpg"))
+        assert meta == {"hash_type": "dhash", "hash_size": 8}
+        assert sorted(r.file for r in records) == [p.name for p in kept]
+        for record in records:
+            with Image.open(workflow.path(f"results/filtered/{vid}/{record.file}")) as image:
+                assert record.hash_hex == str(imagehash.dhash(image)), record
+        hashed += len(records)
+    assert hashed > 0
     assert len(list(workflow.path("logs/filter_frames").glob("*.log"))) == 3
     assert len(addresses) == 1, addresses
     (worker_log,) = workflow.path("logs/worker").glob("*.log")
@@ -212,7 +229,7 @@ def test_adding_a_url_reuses_old_work(workflow, shape_server, shapes_model):
     workflow.write_urls([f"{shape_server}/sq.mp4", f"{shape_server}/ci.mp4"])
     dry = workflow.run("-n", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, re.MULTILINE))
-    for rule in ("download_video", "extract_frames", "filter_frames", "hash_frames"):
+    for rule in ("download_video", "extract_frames", "filter_frames"):
         assert counts.get(rule) == "1", dry.stdout
     assert counts.get("build_dataset") == "1"
     workflow.run()

@@ -58,7 +58,7 @@ CLIPS = {
 # target rule `all` has no script, so Snakemake finishes it itself.
 # The filter jobs of both videos share one GPU allocation: the profile's job group "gpu"
 # (one sbatch job, named gpu_filter_frames), served by one detection worker on the node.
-EXPECTED_SBATCH = Counter(extract_frames=2, gpu_filter_frames=1, hash_frames=2, build_dataset=1)
+EXPECTED_SBATCH = Counter(extract_frames=2, gpu_filter_frames=1, build_dataset=1)
 GPU_JOBS = {"gpu_filter_frames", "build_dataset"}
 STEPS = {"gpu_filter_frames": ("filter_frames", 2)}  # rule and job count of a group job
 

@@ -11,11 +11,15 @@ import sys
 import threading
 from pathlib import Path
 
+import imagehash
 import pytest
 from conftest import wait_until, worker_processes
+from PIL import Image
 
 from framesift.detect import DetectOptions, DetectorFault, LocalDetector, load_model
 from framesift.frames import FrameOptions, extract_frames
+from framesift.hash_table import HashSpec
+from framesift.hashing import sharpness
 from framesift.synthetic import Shape, VideoSpec, make_video
 from framesift.worker_client import WorkerClient, WorkerSpec, connect, socket_path
 
@@ -58,9 +62,37 @@ def frame_sets(tmp_path_factory: pytest.TempPathFactory) -> list[list[Path]]:
 
 def _plain(results) -> list:
     return [
-        (path.name, w, h, None if found is None else [box.as_dict() for box in found])
-        for path, w, h, found in results
+        (
+            r.path.name,
+            r.width,
+            r.height,
+            None if r.detections is None else [box.as_dict() for box in r.detections],
+        )
+        for r in results
     ]
+
+
+# per client: the hash each request asks for (the worker's key does not depend on it)
+HASHING = [HashSpec("phash", 8), HashSpec("dhash", 8, negatives=True), None]
+IMAGEHASH = {"phash": imagehash.phash, "dhash": imagehash.dhash}
+
+
+def _assert_signatures(results: list, hashing: HashSpec | None) -> None:
+    """Kept frames (and, with negatives, every decodable frame) carry exactly imagehash's hash
+    of the file and the sharpness of its grayscale image; no other frame carries one."""
+    for result in results:
+        due = (
+            hashing is not None
+            and result.detections is not None
+            and (bool(result.detections) or hashing.negatives)
+        )
+        if not due:
+            assert result.signature is None, result.path.name
+            continue
+        with Image.open(result.path) as image:
+            want = str(IMAGEHASH[hashing.hash_type](image, hash_size=hashing.hash_size))
+            assert result.signature.hash_hex == want, result.path.name
+            assert result.signature.sharpness == sharpness(image.convert("L"))
 
 
 def _assert_same_detections(got: list, expected: list) -> None:
@@ -111,15 +143,17 @@ def _owner() -> subprocess.Popen:
 
 def test_concurrent_clients_get_the_in_process_results(frame_sets, workdir):
     """Three clients at once share one worker (one model load); each gets what the model gives
-    in this process (same kept frames and classes), undecodable frames included; socket and
-    folder are private."""
+    in this process (same kept frames and classes), undecodable frames included, and the hashes
+    it asked for (bit-identical to imagehash on the file; none unless asked, per request);
+    socket and folder are private."""
     owner = _owner()
     try:
         spec = WorkerSpec.from_settings(SETTINGS, idle_timeout=30)
         results: dict[int, list] = {}
 
         def run(k: int) -> None:
-            results[k] = _plain(WorkerClient(spec, owner=owner.pid).detect_paths(frame_sets[k]))
+            client = WorkerClient(spec, owner=owner.pid)
+            results[k] = list(client.detect_paths(frame_sets[k], HASHING[k]))
 
         threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
         for thread in threads:
@@ -128,9 +162,16 @@ def test_concurrent_clients_get_the_in_process_results(frame_sets, workdir):
             thread.join(120)
         local = LocalDetector(load_model("framesift:shapes"), DetectOptions.from_settings(SETTINGS))
         for k in range(3):
-            _assert_same_detections(results[k], _plain(local.detect_paths(frame_sets[k])))
-        assert results[0][-1] == ("broken.jpg", 0, 0, None)
-        assert sum(1 for row in results[0] if row[3]) >= 2  # the square is found
+            in_process = list(local.detect_paths(frame_sets[k], HASHING[k]))
+            _assert_same_detections(_plain(results[k]), _plain(in_process))
+            _assert_signatures(results[k], HASHING[k])
+            _assert_signatures(in_process, HASHING[k])
+        assert _plain(results[0])[-1] == ("broken.jpg", 0, 0, None)
+        assert sum(1 for r in results[0] if r.detections) >= 2  # the square is found
+        assert sum(1 for r in results[0] if r.signature) == sum(
+            1 for r in results[0] if r.detections
+        )
+        assert sum(1 for r in results[1] if r.signature) == len(frame_sets[1])  # negatives
         assert len(worker_processes(workdir)) == 1
         log = next((workdir / "logs" / "worker").glob("*.log")).read_text()
         assert log.count("loaded on cpu") == 1, log

@@ -24,7 +24,7 @@ from framesift.dedup import Candidate, greedy_cover, hex_to_words, near_any, pre
 from framesift.detect import Detection, DetectOptions, FrameDetector, LocalDetector, load_model
 from framesift.filter import DETECTIONS, read_detections
 from framesift.fsutil import atomic_write_text
-from framesift.hashing import FrameHash, read_hash_table
+from framesift.hash_table import FrameHash, read_hash_table
 from framesift.layout import Layout
 
 
@@ -73,7 +73,10 @@ def hash_settings(videos: Sequence[VideoFrames]) -> tuple[str, int]:
     """The hash type and size shared by all tables; mixing settings is an error."""
     seen = {video.hash_meta for video in videos}
     if len(seen) > 1:
-        raise ValueError(f"hash tables use different settings {sorted(seen)}: rerun hash_frames")
+        raise ValueError(
+            f"hash tables use different settings {sorted(seen)}: "
+            "rerun with --forcerun filter_frames"
+        )
     return seen.pop() if seen else ("phash", 8)
 
 
@@ -174,7 +177,7 @@ class LabelCache:
                 missing.append(video.kept_dir / name)
         self.reused += len(out)
         if missing:
-            for frame, width, height, dets in detector().detect_paths(missing):
+            for frame, width, height, dets, _ in detector().detect_paths(missing):
                 found = dets or []
                 out[frame.name] = (width, height, found)
                 cache[frame.name] = {

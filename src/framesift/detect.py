@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from framesift.hash_table import HashSpec, Signature
 
 SHIPPED_MODELS = {"framesift:shapes": "shapes.pt"}
 NO_MODEL = "none"  # filter.model: none (or null) = no detector: every frame is kept
@@ -207,10 +210,29 @@ class FrameDetector(Protocol):
         ...
 
     def detect_paths(
-        self, frames: Sequence[Path]
-    ) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
-        """(frame, width, height, detections) per frame in order; None for undecodable frames."""
+        self, frames: Sequence[Path], hashing: HashSpec | None = None
+    ) -> Iterator[FrameResult]:
+        """One result per frame, in order; with ``hashing``, the signatures that are due
+        (:func:`signature_due`) come with them."""
         ...
+
+
+class FrameResult(NamedTuple):
+    """What detection found in one frame file."""
+
+    path: Path
+    width: int
+    height: int
+    detections: list[Detection] | None  # None: the frame cannot be decoded
+    signature: Signature | None = None  # hash and sharpness, when asked for and due
+
+
+def signature_due(hashing: HashSpec | None, detections: list[Detection] | None) -> bool:
+    """Whether a frame gets a signature: a decodable frame that is kept (has a detection), or
+    any decodable frame when negatives are wanted."""
+    return (
+        hashing is not None and detections is not None and (bool(detections) or hashing.negatives)
+    )
 
 
 class Detector:
@@ -262,35 +284,74 @@ class LocalDetector:
         return self.detector.class_names
 
     def detect_paths(
-        self, frames: Sequence[Path]
-    ) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
-        return detect_frames(self.detector, frames)
+        self, frames: Sequence[Path], hashing: HashSpec | None = None
+    ) -> Iterator[FrameResult]:
+        return detect_frames(self.detector, frames, hashing)
 
 
 def detect_frames(
-    detector: Detector, frames: Iterable[Path]
-) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
-    """Yield (frame, width, height, detections) per frame, running the model in batches.
+    detector: Detector, frames: Iterable[Path], hashing: HashSpec | None = None
+) -> Iterator[FrameResult]:
+    """One :class:`FrameResult` per frame, running the model in batches (in this process).
 
     Detections are None for a frame that cannot be decoded; any error of the model itself raises
     DetectorFault. Frames stream through; at most one batch is in memory.
     """
     for batch in _chunks(list(frames), detector.options.batch):
-        images = [(path, read_image(path)) for path in batch]
-        results = iter(detector.detect([image for _, image in images if image is not None]))
-        for path, image in images:
-            if image is None:
-                yield path, 0, 0, None
+        decoded = [(path, read_frame(path, keep_gray=hashing is not None)) for path in batch]
+        images = [frame.image for _, frame in decoded if frame is not None]
+        results = iter(detector.detect(images))
+        for path, frame in decoded:
+            if frame is None:
+                yield FrameResult(path, 0, 0, None)
                 continue
             width, height, found = next(results)
-            yield path, width, height, found
+            yield FrameResult(path, width, height, found, sign(frame, found, hashing))
 
 
-def read_image(path: Path) -> Any:
-    """The frame as a BGR array (what ultralytics reads from a path), or None if unreadable."""
+class DecodedFrame(NamedTuple):
+    """A frame decoded once: the BGR array the model reads, and the grayscale image it is
+    hashed from (None when no hash was asked for)."""
+
+    image: Any
+    gray: Any
+
+
+def read_frame(path: Path, keep_gray: bool = False) -> DecodedFrame | None:
+    """Decode a JPEG frame file once, with Pillow (the decode imagehash hashes); None if it
+    cannot be decoded.
+
+    The model gets the pixels as a BGR array (what ultralytics reads from a path; the same
+    pixels as ``cv2.imread``), the hash the grayscale image ``Image.open(path).convert("L")``,
+    exactly as imagehash makes it. The JPEG reader is used directly: frames are JPEG files
+    (framesift.frames), and ultralytics' patched ``Image.open`` would try to install a HEIF
+    plugin for a file it cannot identify.
+    """
     import cv2
+    import numpy as np
+    from PIL import JpegImagePlugin
 
-    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        with JpegImagePlugin.JpegImageFile(path) as image:
+            image.load()
+            gray = image.convert("L") if keep_gray else None
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            array = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
+    except Exception:  # noqa: BLE001 - whatever a broken file makes the decoder raise
+        return None
+    return DecodedFrame(array, gray)
+
+
+def sign(
+    frame: DecodedFrame, detections: list[Detection] | None, hashing: HashSpec | None
+) -> Signature | None:
+    """The frame's hash and sharpness when due (:func:`signature_due`), else None."""
+    if not signature_due(hashing, detections):
+        return None
+    from framesift.hashing import signature  # imagehash and scipy: worker and in-process only
+
+    assert hashing is not None
+    return signature(frame.gray, hashing)
 
 
 def _predict(model: Any, images: list[Any], settings: dict[str, Any]) -> list[Any]:

@@ -1,7 +1,9 @@
 """Filter stage: keep the frames of one video in which a wanted class is detected.
 
 Kept frames are hard-linked (copied across filesystems) into the output folder, beside
-``detections.json`` holding every kept frame's boxes.
+``detections.json`` holding every kept frame's boxes. With a :class:`HashSpec` the detector also
+hashes the kept frames (and the dropped ones when negatives are wanted) from the same decode;
+the summary carries those signatures for the hash tables (docs/worker.md).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framesift.detect import FrameDetector
+from framesift.detect import DetectorFault, FrameDetector, signature_due
 from framesift.frames import MANIFEST, read_manifest
 from framesift.fsutil import link_or_copy, publish_dir, staging_dir
+from framesift.hash_table import HashSpec, SignedFrame
 from framesift.progress import Progress
 
 DETECTIONS = "detections.json"
@@ -29,6 +32,8 @@ class FilterSummary:
     frames_in: int
     kept: int
     unreadable: list[str]
+    kept_signed: list[SignedFrame] = field(default_factory=list)  # with hashing only
+    negative_signed: list[SignedFrame] = field(default_factory=list)  # and negatives wanted
 
 
 def filter_frames(
@@ -37,11 +42,12 @@ def filter_frames(
     detector: FrameDetector,
     model_name: str,
     log: logging.Logger | None = None,
+    hashing: HashSpec | None = None,
 ) -> FilterSummary:
     """Run ``detector`` over the frames listed in ``frames_dir``'s manifest; publish kept frames.
 
     The detector is the shared worker in a pipeline run (see docs/worker.md), or a model in
-    this process.
+    this process. With ``hashing``, the summary has the kept (and negative) frames' signatures.
     """
     frames = read_manifest(Path(frames_dir) / MANIFEST)
     timestamps = {frame.file: frame.timestamp_ms for frame in frames}
@@ -50,12 +56,20 @@ def filter_frames(
     unreadable: list[str] = []
     paths = [Path(frames_dir) / frame.file for frame in frames]
     progress = Progress(log, "filter", total=len(paths))
+    kept_signed: list[SignedFrame] = []
+    negative_signed: list[SignedFrame] = []
     try:
-        for path, width, height, detections in detector.detect_paths(paths):
+        for path, width, height, detections, signature in detector.detect_paths(paths, hashing):
             progress.advance()
             if detections is None:
                 unreadable.append(path.name)
                 continue
+            if signature_due(hashing, detections):
+                if signature is None:
+                    raise DetectorFault(f"the detector returned no hash for {path.name}")
+                best = max((d.confidence for d in detections), default=0.0)
+                signed = SignedFrame(path.name, timestamps[path.name], signature, best)
+                (kept_signed if detections else negative_signed).append(signed)
             if not detections:
                 continue
             link_or_copy(path, tmp / path.name)
@@ -75,24 +89,35 @@ def filter_frames(
         progress.finish()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already when published
-    return FilterSummary(len(frames), len(kept_rows), unreadable)
+    return FilterSummary(len(frames), len(kept_rows), unreadable, kept_signed, negative_signed)
 
 
-def keep_all_frames(frames_dir: Path, out_dir: Path, model_name: str) -> FilterSummary:
-    """Detector-free mode: keep every decodable frame, with no boxes (no model, no torch)."""
-    from PIL import Image, UnidentifiedImageError
+def keep_all_frames(
+    frames_dir: Path, out_dir: Path, model_name: str, hashing: HashSpec | None = None
+) -> FilterSummary:
+    """Detector-free mode: keep every decodable frame, with no boxes (no model, no torch);
+    with ``hashing``, each one is hashed in this process from the same decode."""
+    from PIL import Image
 
     frames = read_manifest(Path(frames_dir) / MANIFEST)
     tmp = staging_dir(out_dir)
     rows: list[dict[str, Any]] = []
     unreadable: list[str] = []
+    signed: list[SignedFrame] = []
+    if hashing is not None:
+        from framesift.hashing import signature  # imagehash, scipy: only this mode, in-process
     try:
         for frame in frames:
             path = Path(frames_dir) / frame.file
             try:
                 with Image.open(path) as image:
+                    image.load()
                     width, height = image.size
-            except (OSError, UnidentifiedImageError):
+                    if hashing is not None:
+                        signed.append(
+                            SignedFrame(frame.file, frame.timestamp_ms, signature(image, hashing))
+                        )
+            except (OSError, ValueError, SyntaxError):  # Pillow's errors for broken files
                 unreadable.append(frame.file)
                 continue
             link_or_copy(path, tmp / frame.file)
@@ -109,7 +134,7 @@ def keep_all_frames(frames_dir: Path, out_dir: Path, model_name: str) -> FilterS
         publish_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return FilterSummary(len(frames), len(rows), unreadable)
+    return FilterSummary(len(frames), len(rows), unreadable, signed)
 
 
 def write_detections(

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES = ("download", "frames", "filter", "hash")
+STAGES = ("download", "frames", "filter")  # the filter job also writes the hash tables
 STAGING_MARKERS = (".tmp-", ".old-", ".download")
 
 
@@ -62,8 +62,7 @@ class Layout:
         return {
             "download": [self.video(vid), self.info(vid)],
             "frames": [self.frames(vid)],
-            "filter": [self.filtered(vid)],
-            "hash": [self.hashes(vid), self.negative_hashes(vid)],
+            "filter": [self.filtered(vid), self.hashes(vid), self.negative_hashes(vid)],
         }[stage]
 
     # whole run

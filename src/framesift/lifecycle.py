@@ -31,7 +31,6 @@ STATE_AFTER = {
     "download": "downloaded",
     "frames": "frames",
     "filter": "filtered",
-    "hash": "filtered",
 }
 IN_DATASET = "in dataset"
 PENDING = "pending"

@@ -29,7 +29,7 @@ from framesift.lifecycle import (
     write_record,
 )
 
-UPSTREAM = {"frames": "download", "filter": "frames", "hash": "filter"}
+UPSTREAM = {"frames": "download", "filter": "frames"}
 
 
 class StageFailed(Exception):

@@ -2,8 +2,9 @@
 
 Started by ``framesift.worker_client`` as ``python -m framesift.worker``; see docs/worker.md for
 its lifetime and protocol. It binds its socket first (clients connect at once), then loads the
-model. Connections each get a thread; a small pool decodes frames ahead of inference; one
-inference thread batches decoded frames of the same shape across all connections.
+model. Connections each get a thread; a small pool decodes frames ahead of inference (and
+hashes the frames that are due after it); one inference thread batches decoded frames of the
+same shape across all connections.
 """
 
 from __future__ import annotations
@@ -25,7 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framesift.detect import Detection, Detector, DetectorFault, ModelError, load_model, read_image
+from framesift.detect import (
+    DecodedFrame,
+    Detection,
+    Detector,
+    DetectorFault,
+    ModelError,
+    load_model,
+    read_frame,
+    sign,
+    signature_due,
+)
+from framesift.hash_table import HashSpec, Signature
 from framesift.worker_client import WorkerSpec, alive, start_time
 
 POLL_SECONDS = 0.2  # how often the run's process and the idle clock are checked
@@ -41,13 +53,18 @@ class Request:
 
     answers: queue.Queue = field(default_factory=queue.Queue)
     failed: bool = False
+    hashing: HashSpec | None = None  # hash and sharpness wanted (docs/worker.md)
 
 
 @dataclass
 class Item:
     request: Request
     index: int
-    image: Any
+    frame: DecodedFrame
+
+    @property
+    def image(self) -> Any:
+        return self.frame.image
 
 
 class Worker:
@@ -154,20 +171,38 @@ class Worker:
         self.batches += 1
         self.frames += len(live)
         for item in batch:
-            self.in_flight.release()
-            item.request.answers.put((item.index, answers.get(id(item))))
+            answer = answers.get(id(item))
+            hashing = item.request.hashing
+            if isinstance(answer, tuple) and signature_due(hashing, answer[2]):
+                self.decoder.submit(self.sign, item, answer)  # off the inference thread
+            else:
+                self._send(item, answer)
+
+    def sign(self, item: Item, answer: tuple[int, int, list[Detection]]) -> None:
+        """Hash a frame after inference (a decode-pool thread), then send its answer."""
+        try:
+            signed: Any = (*answer, sign(item.frame, answer[2], item.request.hashing))
+        except Exception as error:  # noqa: BLE001 - a decoded frame that cannot be hashed
+            signed = DetectorFault(f"hashing failed: {type(error).__name__}: {error}")
+            log.error(str(signed))
+        self._send(item, signed)
+
+    def _send(self, item: Item, answer: Any) -> None:
+        self.in_flight.release()
+        item.request.answers.put((item.index, answer))
 
     def decode(self, request: Request, index: int, path: str) -> None:
         """Decode one frame for inference; an undecodable one is answered at once."""
         try:
-            image = None if request.failed else read_image(Path(path))
+            keep_gray = request.hashing is not None
+            frame = None if request.failed else read_frame(Path(path), keep_gray)
         except Exception:  # noqa: BLE001 - an undecodable frame is reported as such
-            image = None
-        if image is None:
+            frame = None
+        if frame is None:
             self.in_flight.release()
             request.answers.put((index, None))
         else:
-            self.items.put(Item(request, index, image))
+            self.items.put(Item(request, index, frame))
 
     # -- connections -----------------------------------------------------------------------
     def serve(self, connection: socket.socket) -> None:
@@ -200,11 +235,12 @@ class Worker:
         if op == "stop":
             self.stop_reason = "asked to stop"
         elif op == "detect":
-            self._detect(list(request["frames"]), stream)
+            hashing = HashSpec(**request["hash"]) if request.get("hash") else None
+            self._detect(list(request["frames"]), stream, hashing)
 
-    def _detect(self, frames: list[str], stream: Any) -> None:
+    def _detect(self, frames: list[str], stream: Any, hashing: HashSpec | None) -> None:
         """Answer one request frame by frame, in order, decoding ahead within the bound."""
-        request = Request()
+        request = Request(hashing=hashing)
         started = time.monotonic()
         submitted = received = 0
         done: dict[int, Any] = {}
@@ -252,11 +288,16 @@ class Worker:
         return f"idle for {idle_timeout:g} s" if idle else ""
 
 
-def _frame_answer(answer: tuple[int, int, list[Detection]] | None) -> dict[str, Any]:
+def _frame_answer(answer: tuple | None) -> dict[str, Any]:
+    """One frame's line: size and boxes (and hash and sharpness when computed)."""
     if answer is None:
         return {"unreadable": True}
-    width, height, found = answer
-    return {"w": width, "h": height, "boxes": [d.as_dict() for d in found]}
+    width, height, found, *rest = answer
+    line = {"w": width, "h": height, "boxes": [d.as_dict() for d in found]}
+    signature: Signature | None = rest[0] if rest else None
+    if signature is not None:
+        line.update(hash=signature.hash_hex, sharpness=signature.sharpness)
+    return line
 
 
 def _write(stream: Any, message: dict[str, Any]) -> None:

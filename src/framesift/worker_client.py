@@ -20,7 +20,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from framesift.detect import Detection, DetectOptions, DetectorFault, resolve_model_path
+from framesift.detect import (
+    Detection,
+    DetectOptions,
+    DetectorFault,
+    FrameResult,
+    resolve_model_path,
+    signature_due,
+)
+from framesift.hash_table import HashSpec, Signature
 
 RUNTIME_DIR = Path(".framesift")  # in the working directory; mode 0700
 LOG_DIR = Path("logs") / "worker"
@@ -162,11 +170,15 @@ class WorkerClient:
         return self.stats
 
     def detect_paths(
-        self, frames: Sequence[Path]
-    ) -> Iterator[tuple[Path, int, int, list[Detection] | None]]:
-        """Stream ``frames`` through the worker; results come back in order."""
+        self, frames: Sequence[Path], hashing: HashSpec | None = None
+    ) -> Iterator[FrameResult]:
+        """Stream ``frames`` through the worker; results come back in order. With ``hashing``
+        the worker also hashes the frames that are due (docs/worker.md)."""
         frames = [Path(frame) for frame in frames]
-        channel = self._request({"op": "detect", "frames": [str(f.resolve()) for f in frames]})
+        request: dict[str, Any] = {"op": "detect", "frames": [str(f.resolve()) for f in frames]}
+        if hashing is not None:
+            request["hash"] = asdict(hashing)
+        channel = self._request(request)
         with channel:
             for frame in frames:
                 answer = channel.read()
@@ -174,10 +186,15 @@ class WorkerClient:
                     raise self._lost("it stopped mid-request")
                 _raise_error(answer)
                 if answer.get("unreadable"):
-                    yield frame, 0, 0, None
+                    yield FrameResult(frame, 0, 0, None)
                     continue
                 boxes = [Detection.from_dict(box) for box in answer["boxes"]]
-                yield frame, int(answer["w"]), int(answer["h"]), boxes
+                signature = None
+                if "hash" in answer:
+                    signature = Signature(str(answer["hash"]), float(answer["sharpness"]))
+                elif signature_due(hashing, boxes):
+                    raise self._lost(f"it sent no hash for {frame.name}")
+                yield FrameResult(frame, int(answer["w"]), int(answer["h"]), boxes, signature)
             end = channel.read()
             if end is None or not end.get("done"):
                 raise self._lost("it stopped before the end of the request")
