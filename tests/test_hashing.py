@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import imagehash
@@ -10,7 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from framesift.hash_table import HASH_TYPES, FrameHash, read_hash_table, write_hash_table
+from framesift.detect import Detection, read_frame, sign
+from framesift.hash_table import (
+    HASH_TYPES,
+    FrameHash,
+    HashSpec,
+    hex_distance,
+    read_hash_table,
+    write_hash_table,
+)
 from framesift.hashing import SHARPNESS_SIDE, FrameInput, hash_frames, hash_image, sharpness
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden_hashes"
@@ -149,7 +159,8 @@ def test_collapse_disabled_with_negative_threshold(tmp_path: Path) -> None:
     sorted((name, *key) for name, values in GOLDEN.items() for key in values),
 )
 def test_golden_hashes_of_committed_frames(name: str, hash_type: str, hash_size: int) -> None:
-    """imagehash still gives the pinned values, and framesift gives exactly imagehash's."""
+    """imagehash still gives the pinned values, and framesift gives exactly imagehash's: from
+    the file, and from the frame as the detection worker decodes it for the model."""
     path, expected = GOLDEN_DIR / name, GOLDEN[name][(hash_type, hash_size)]
     with Image.open(path) as image:
         assert str(IMAGEHASH[hash_type](image, hash_size=hash_size)) == expected
@@ -157,6 +168,33 @@ def test_golden_hashes_of_committed_frames(name: str, hash_type: str, hash_size:
     assert record.hash_hex == expected
     with Image.open(path) as image:
         assert str(hash_image(image, hash_type, hash_size)) == expected
+    kept = [Detection(0, "square", 0.9, (1.0, 1.0, 20.0, 20.0))]
+    decoded = read_frame(path, keep_gray=True)
+    assert decoded is not None and decoded.image.shape == (90, 160, 3)
+    signature = sign(decoded, kept, HashSpec(hash_type, hash_size))
+    assert signature is not None and signature.hash_hex == expected
+    assert signature.sharpness == record.sharpness
+    assert sign(decoded, [], HashSpec(hash_type, hash_size)) is None  # dropped: no hash
+    assert sign(decoded, [], HashSpec(hash_type, hash_size, negatives=True)) is not None
+
+
+def test_hex_distance_is_imagehash_difference() -> None:
+    """The filter job collapses with hex hashes (no imagehash there): same distance."""
+    for size in (8, 16):
+        a, b = hash_image(pattern(1), "phash", size), hash_image(pattern(2), "phash", size)
+        assert hex_distance(str(a), str(b)) == a - b > 0
+        assert hex_distance(str(a), str(a)) == 0
+
+
+def test_the_filter_jobs_hash_modules_stay_light() -> None:
+    """What a filter job imports to write its tables pulls in no imagehash, numpy or scipy."""
+    code = (
+        "import sys, framesift.hash_table, framesift.worker_client, framesift.filter; "
+        "print(sorted(m for m in ('imagehash', 'numpy', 'scipy', 'PIL', 'torch') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out
 
 
 @pytest.fixture(scope="module")

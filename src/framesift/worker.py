@@ -41,7 +41,7 @@ from framesift.hash_table import HashSpec, Signature
 from framesift.worker_client import WorkerSpec, alive, start_time
 
 POLL_SECONDS = 0.2  # how often the run's process and the idle clock are checked
-DECODE_THREADS = max(2, min(8, len(os.sched_getaffinity(0))))  # cv2 decodes without the GIL
+DECODE_THREADS = max(2, min(8, len(os.sched_getaffinity(0))))  # Pillow decodes without the GIL
 FILL_WAIT = 0.01  # seconds the inference thread waits for a batch to fill before running it
 
 log = logging.getLogger("framesift.worker")
@@ -174,11 +174,11 @@ class Worker:
             answer = answers.get(id(item))
             hashing = item.request.hashing
             if isinstance(answer, tuple) and signature_due(hashing, answer[2]):
-                self.decoder.submit(self.sign, item, answer)  # off the inference thread
+                self.decoder.submit(self.hash_then_send, item, answer)  # off the inference thread
             else:
                 self._send(item, answer)
 
-    def sign(self, item: Item, answer: tuple[int, int, list[Detection]]) -> None:
+    def hash_then_send(self, item: Item, answer: tuple[int, int, list[Detection]]) -> None:
         """Hash a frame after inference (a decode-pool thread), then send its answer."""
         try:
             signed: Any = (*answer, sign(item.frame, answer[2], item.request.hashing))
