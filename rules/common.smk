@@ -20,20 +20,55 @@ from snakemake.utils import validate
 
 from framesift import lifecycle
 from framesift.config import config_problem
-from framesift.detect import labelling_settings, resolve_model_path, uses_detector
+from framesift.detect import (
+    DetectorFault,
+    labelling_settings,
+    resolve_model_path,
+    uses_detector,
+)
 from framesift.layout import Layout, benchmark_path, log_path
 from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
-from framesift.worker_client import claim_run
+from framesift.worker_client import WorkerClient, WorkerSpec, claim_run
 
 # The shared detection worker lives as long as the Snakemake process that owns the run on
-# this machine (the main one; on a cluster node, the group job's): see docs/worker.md
-claim_run()
+# this machine (the main one; in a SLURM job, the job's own): see docs/worker.md
+_OWNS_RUN = claim_run()
 
 _SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 _CONFIG_PROBLEM = config_problem(config, _SCHEMA)
 if _CONFIG_PROBLEM:
     raise WorkflowError(f"{_CONFIG_PROBLEM} (see {_SCHEMA.name})")
 validate(config, str(_SCHEMA))  # fills in the defaults
+
+
+def target_rules():
+    """Rules of the jobs this Snakemake was started for: `--target-jobs rule:wildcards ...`,
+    given to a cluster job's Snakemake (whose settings are only set after parsing)."""
+    rules, listing = set(), False
+    for arg in sys.argv[1:]:
+        if arg.startswith("-"):
+            listing = arg == "--target-jobs"
+        elif listing:
+            rules.add(arg.split(":", 1)[0])
+    return rules
+
+
+def start_job_worker():
+    """In a SLURM job that runs filter jobs (the `gpu` group), the job's own Snakemake starts
+    the filter worker before the jobs' steps: a worker started from a step (srun) would die with
+    it where SLURM kills a step's processes (proctrack/cgroup); see docs/worker.md."""
+    model = config["filter"]["model"]
+    if "filter_frames" not in target_rules() or not uses_detector(model):
+        return
+    spec = WorkerSpec.from_settings(config["filter"], config["worker"]["idle_timeout"])
+    try:
+        WorkerClient(spec).start()
+    except DetectorFault:
+        pass  # the filter jobs start it themselves and report why it cannot run
+
+
+if _OWNS_RUN and workflow.remote_exec:
+    start_job_worker()
 
 
 wildcard_constraints:

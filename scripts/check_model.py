@@ -1,12 +1,17 @@
 """Snakemake adapter: check the filter and labelling models and the classes (rule check_model),
-before any download. The models are asked through the shared detection worker, which this
-starts, so the run's filter jobs find it warm (docs/worker.md)."""
+before any download, and start the shared detection worker of each, so that it loads its model
+while the videos download (docs/worker.md).
+
+Class names come from the checkpoint itself when it can be read without torch (milliseconds);
+otherwise the worker is asked, which waits for it to load the model.
+"""
 
 import json
 import sys
 
-from framesift.detect import ModelError, check_models
+from framesift.detect import ModelError, check_models, resolve_model_path
 from framesift.fsutil import atomic_write_text
+from framesift.model_names import checkpoint_names
 from framesift.stagelog import run_stage
 from framesift.worker_client import WorkerClient, WorkerSpec
 
@@ -15,7 +20,12 @@ def main(smk, log):
     settings = smk.params.settings  # role -> detection settings
 
     def names_of(role):
-        return WorkerClient(WorkerSpec.from_settings(settings[role], smk.params.idle_timeout)).names
+        client = WorkerClient(WorkerSpec.from_settings(settings[role], smk.params.idle_timeout))
+        names = checkpoint_names(resolve_model_path(settings[role]["model"]))
+        if names is None:
+            return client.names  # waits for the worker to load the model
+        client.start()  # loads the model in the background
+        return names
 
     models = {role: entry["model"] for role, entry in settings.items()}
     try:

@@ -265,6 +265,16 @@ def test_slurm_run_matches_local_run(slurm_cluster, shape_server, workflow, tmp_
         for vid in ids
     }
     assert len(addresses) == 1, addresses
+    # ... a worker that the group job's own Snakemake (its owner) started before the steps
+    # ran, so that it outlives each step (docs/worker.md): not the submitting Snakemake's
+    (address,) = addresses
+    owner = re.search(r"-(\d+)-\w+\.sock$", address).group(1)
+    worker_logs = "".join(p.read_text() for p in workflow.path("logs/worker").glob("*.log"))
+    started = re.search(
+        rf"listening on {re.escape(address)} for run (\d+), started by process (\d+)",
+        worker_logs,
+    )
+    assert started and started.groups() == (owner, owner), worker_logs[-3000:]
 
     # 3. downloads ran on the submitting host (localrule), not through sbatch
     assert output.count("localrule download_video:") == 2, output[-6000:]

@@ -21,7 +21,17 @@ from framesift.frames import FrameOptions, extract_frames
 from framesift.hash_table import HashSpec
 from framesift.hashing import sharpness
 from framesift.synthetic import Shape, VideoSpec, make_video
-from framesift.worker_client import WorkerClient, WorkerSpec, connect, socket_path
+from framesift.worker_client import (
+    RUN_OWNER_ENV,
+    WorkerClient,
+    WorkerSpec,
+    claim_run,
+    connect,
+    host_name,
+    run_pid,
+    socket_path,
+    start_time,
+)
 
 SETTINGS = {
     "model": "framesift:shapes",
@@ -258,3 +268,35 @@ def test_framesift_workers_lists_and_stops_them(workdir):
     assert wait_until(lambda: not worker_processes(workdir), 10)
     after = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     assert "no detection worker is running" in after.stdout
+
+
+def test_the_run_owner_is_the_first_snakemake_of_this_machine_and_slurm_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """claim_run: a live owner on this machine, in this SLURM job, keeps the run (per-job
+    Snakemake processes of a group share its worker); a claim from another machine or from
+    outside the SLURM job (the submitting Snakemake's, exported by sbatch) is replaced."""
+    monkeypatch.delenv(RUN_OWNER_ENV, raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    me = os.getpid()
+    assert claim_run() and run_pid() == me
+    assert os.environ[RUN_OWNER_ENV] == f"{host_name()}:{me}:{start_time(me)}:"
+    assert not claim_run() and run_pid() == me  # already owned by a live process
+
+    other = _owner()  # a live process: the submitting Snakemake, say
+    try:
+        submitted = f"{host_name()}:{other.pid}:{start_time(other.pid)}:"
+        monkeypatch.setenv(RUN_OWNER_ENV, submitted)
+        assert not claim_run() and run_pid() == other.pid  # a local run's job: kept
+        monkeypatch.setenv("SLURM_JOB_ID", "4242")  # now inside a SLURM job on this machine
+        assert run_pid() is None
+        assert claim_run() and run_pid() == me  # the job's Snakemake takes over
+        assert os.environ[RUN_OWNER_ENV].endswith(":4242")
+        assert not claim_run()  # a per-job Snakemake of that SLURM job: kept
+        monkeypatch.setenv(RUN_OWNER_ENV, f"elsewhere:{other.pid}:{start_time(other.pid)}:4242")
+        assert claim_run() and run_pid() == me  # another machine's claim: replaced
+    finally:
+        other.kill()
+        other.wait()
+    monkeypatch.setenv(RUN_OWNER_ENV, f"{host_name()}:{other.pid}:{start_time(me)}:4242")
+    assert claim_run() and run_pid() == me  # the owner is gone (or its pid reused)

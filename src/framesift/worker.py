@@ -324,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     listener.listen(128)
     listener.settimeout(POLL_SECONDS)
     identity = os.stat(args.socket).st_ino
-    log.info(f"listening on {args.socket} for run {args.owner or '-'}: {args.spec}")
+    log.info(
+        f"listening on {args.socket} for run {args.owner or '-'}, started by process "
+        f"{os.getppid()}: {args.spec}"
+    )
     signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "stop_reason", "SIGTERM"))
     threading.Thread(target=worker.load, name="load", daemon=True).start()
     reason = ""

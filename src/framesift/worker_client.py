@@ -32,7 +32,7 @@ from framesift.hash_table import HashSpec, Signature
 
 RUNTIME_DIR = Path(".framesift")  # in the working directory; mode 0700
 LOG_DIR = Path("logs") / "worker"
-RUN_OWNER_ENV = "FRAMESIFT_RUN_OWNER"  # host:pid:start of the owning Snakemake (claim_run)
+RUN_OWNER_ENV = "FRAMESIFT_RUN_OWNER"  # host:pid:start:slurm job of the run's owner (claim_run)
 START_TIMEOUT = 60.0  # seconds for a started worker to listen (it binds before importing torch)
 ANSWER_TIMEOUT = 900.0  # seconds without a line from the worker before giving up on it
 DEFAULT_IDLE_TIMEOUT = 300.0
@@ -99,19 +99,23 @@ def alive(pid: int, started: str = "") -> bool:
     return not started or start_time(pid) == started
 
 
-def claim_run() -> None:
+def claim_run() -> bool:
     """Make this Snakemake process the owner of the workers its jobs start (rules/common.smk
-    calls this at parse time), unless a live Snakemake process on this machine already is.
+    calls this at parse time), unless a live Snakemake process on this machine and in this
+    SLURM job (if any) already is; whether it now owns the run.
 
-    So a local run's workers follow the main process, and on a cluster node the group job's
-    Snakemake owns them, not the per-job Snakemake processes it starts for each job (srun):
-    one worker serves the whole group. A value inherited from another machine is replaced.
+    So a local run's workers follow the main process, and in a SLURM job the job's own
+    Snakemake (the group job's, in its batch step) owns them, not the per-job Snakemake
+    processes it starts for each job (srun): one worker serves the whole group. A claim
+    inherited from another machine or from outside the SLURM job (the submitting Snakemake's,
+    through ``sbatch --export=ALL``) is replaced.
     """
     owner = _owner_from_env()
     if owner is not None and alive(*owner):
-        return
+        return False
     pid = os.getpid()
-    os.environ[RUN_OWNER_ENV] = f"{host_name()}:{pid}:{start_time(pid)}"
+    os.environ[RUN_OWNER_ENV] = f"{host_name()}:{pid}:{start_time(pid)}:{_slurm_job()}"
+    return True
 
 
 def run_pid() -> int | None:
@@ -120,11 +124,15 @@ def run_pid() -> int | None:
     return owner[0] if owner is not None else None
 
 
+def _slurm_job() -> str:
+    """The SLURM job this process runs in ('' outside SLURM)."""
+    return os.environ.get("SLURM_JOB_ID", "")
+
+
 def _owner_from_env() -> tuple[int, str] | None:
-    """(pid, start time) of the run's owner when it is on this machine."""
-    host, _, rest = os.environ.get(RUN_OWNER_ENV, "").partition(":")
-    pid, _, started = rest.partition(":")
-    if host != host_name() or not pid.isdigit():
+    """(pid, start time) of the run's owner when it is on this machine and in this SLURM job."""
+    host, pid, started, job = (os.environ.get(RUN_OWNER_ENV, "").split(":") + [""] * 4)[:4]
+    if host != host_name() or not pid.isdigit() or job != _slurm_job():
         return None
     return int(pid), started
 
@@ -198,6 +206,10 @@ class WorkerClient:
             end = channel.read()
             if end is None or not end.get("done"):
                 raise self._lost("it stopped before the end of the request")
+
+    def start(self) -> None:
+        """Make sure the worker runs (start it now, from this process, if needed)."""
+        ensure_worker(self.spec, self.owner).close()
 
     def stop(self) -> bool:
         """Ask a running worker to exit; False when none was running."""
