@@ -4,10 +4,12 @@ Renders F synthetic frames (W×H JPEG, shapes on noise), then, in a temp directo
   1. cold start: a first client starts the worker and gets its first answer;
   2. per-video client cost: fresh `python` processes that each import the client and send one
      video's frames (what a filter job does beside Snakemake's own start-up), median;
-  3. N videos × F frames from K concurrent client processes (one request per video): wall,
+  3. N videos × F frames from K concurrent client processes (one request per video, asking
+     for the hashes of the kept frames as filter jobs do, unless `--hash none`): wall,
      frames/s, and the worker's own seconds inside the model → busy fraction of the model
      (on a GPU: of the GPU);
-  4. the same N × F frames through the model in this process (the single-process reference).
+  4. the same N × F frames through the model in this process (the single-process reference,
+     hashing the same frames from the same decode when hashes are asked for).
 Prints a markdown table. The busy fraction under load is the projection for 1000 videos × F
 frames: the worker streams, so it does not change with N.
 
@@ -35,6 +37,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
 from framesift.detect import DetectOptions, LocalDetector, load_model  # noqa: E402
+from framesift.hash_table import HashSpec  # noqa: E402
 from framesift.worker_client import WorkerClient, WorkerSpec  # noqa: E402
 
 
@@ -60,11 +63,15 @@ def render_frames(folder: Path, count: int, width: int, height: int) -> list[Pat
     return paths
 
 
-def _one_video(args: tuple[str, list[str], int]) -> int:
+def _hashing(hash_type: str) -> HashSpec | None:
+    return None if hash_type == "none" else HashSpec(hash_type, 8)
+
+
+def _one_video(args: tuple[str, list[str], int, str]) -> int:
     """A client process's work for one video: one request, every answer read."""
-    spec_json, frames, owner = args
+    spec_json, frames, owner, hash_type = args
     client = WorkerClient(WorkerSpec.from_json(spec_json), owner=owner)
-    return sum(1 for _ in client.detect_paths([Path(f) for f in frames]))
+    return sum(1 for _ in client.detect_paths([Path(f) for f in frames], _hashing(hash_type)))
 
 
 def client_process_cost(
@@ -113,6 +120,9 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument(
+        "--hash", default="phash", help="hash type asked for kept frames, or none (detection only)"
+    )
+    parser.add_argument(
         "--reference-videos", type=int, default=None, help="videos for the in-process run"
     )
     args = parser.parse_args()
@@ -130,6 +140,7 @@ def main() -> None:
     spec = WorkerSpec.from_settings(settings, idle_timeout=120)
     owner = os.getpid()
     setup = f"{args.model} imgsz {args.imgsz} batch {args.batch}, frames {args.size}"
+    setup += f", hashes: {args.hash}"
     print(f"\n{setup}, median of {args.reps}\n\n| measure | value |\n|---|---|", flush=True)
 
     def row(name: str, value: str) -> None:
@@ -156,7 +167,7 @@ def main() -> None:
             before = client.ping()
             started = time.perf_counter()
             with ProcessPoolExecutor(args.clients) as pool:
-                work = [(spec.to_json(), names, owner)] * args.videos
+                work = [(spec.to_json(), names, owner, args.hash)] * args.videos
                 done = sum(pool.map(_one_video, work))
             wall = time.perf_counter() - started
             after = client.ping()
@@ -187,13 +198,14 @@ def main() -> None:
 
         model = load_model(args.model)
         local = LocalDetector(model, DetectOptions.from_settings(settings))
-        list(local.detect_paths(frames[: args.batch]))  # warm-up, as the worker's first batch
+        hashing = _hashing(args.hash)
+        list(local.detect_paths(frames[: args.batch], hashing))  # warm-up, as the worker's
         local_walls = []
         videos = args.reference_videos or args.videos
         for _ in range(args.reps):
             started = time.perf_counter()
             for _ in range(videos):
-                for _ in local.detect_paths(frames):
+                for _ in local.detect_paths(frames, hashing):
                     pass
             local_walls.append(time.perf_counter() - started)
         local_wall = statistics.median(local_walls) * args.videos / videos  # scaled to N
