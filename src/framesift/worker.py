@@ -176,7 +176,7 @@ class Worker:
             if isinstance(answer, tuple) and signature_due(hashing, answer[2]):
                 self.decoder.submit(self.hash_then_send, item, answer)  # off the inference thread
             else:
-                self._send(item, answer)
+                self._send(item.request, item.index, answer)
 
     def hash_then_send(self, item: Item, answer: tuple[int, int, list[Detection]]) -> None:
         """Hash a frame after inference (a decode-pool thread), then send its answer."""
@@ -185,11 +185,12 @@ class Worker:
         except Exception as error:  # noqa: BLE001 - a decoded frame that cannot be hashed
             signed = DetectorFault(f"hashing failed: {type(error).__name__}: {error}")
             log.error(str(signed))
-        self._send(item, signed)
+        self._send(item.request, item.index, signed)
 
-    def _send(self, item: Item, answer: Any) -> None:
+    def _send(self, request: Request, index: int, answer: Any) -> None:
+        """Free the frame's in-flight slot and hand its answer to its connection."""
         self.in_flight.release()
-        item.request.answers.put((item.index, answer))
+        request.answers.put((index, answer))
 
     def decode(self, request: Request, index: int, path: str) -> None:
         """Decode one frame for inference; an undecodable one is answered at once."""
@@ -199,8 +200,7 @@ class Worker:
         except Exception:  # noqa: BLE001 - an undecodable frame is reported as such
             frame = None
         if frame is None:
-            self.in_flight.release()
-            request.answers.put((index, None))
+            self._send(request, index, None)
         else:
             self.items.put(Item(request, index, frame))
 
