@@ -276,8 +276,11 @@ def test_the_run_owner_is_the_first_snakemake_of_this_machine_and_slurm_job(
     """claim_run: a live owner on this machine, in this SLURM job, keeps the run (per-job
     Snakemake processes of a group share its worker); a claim from another machine or from
     outside the SLURM job (the submitting Snakemake's, exported by sbatch) is replaced."""
-    monkeypatch.delenv(RUN_OWNER_ENV, raising=False)
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    # setenv, not delenv: pytest records (and so undoes) only a delenv of a variable that is set,
+    # and the claims below would leak into the tests after this one (their Snakemake runs would
+    # find this process as a live owner and give their workers to it)
+    monkeypatch.setenv(RUN_OWNER_ENV, "")
+    monkeypatch.setenv("SLURM_JOB_ID", "")
     me = os.getpid()
     assert claim_run() and run_pid() == me
     assert os.environ[RUN_OWNER_ENV] == f"{host_name()}:{me}:{start_time(me)}:"
