@@ -20,6 +20,8 @@ from snakemake.utils import validate
 
 from framesift import lifecycle
 from framesift.config import config_problem
+from framesift.download import DEFAULT_DOWNLOADS
+from framesift.jsruntime import JsRuntimeMissing, resolve_js_runtime
 from framesift.detect import (
     DetectorFault,
     labelling_settings,
@@ -69,6 +71,22 @@ def start_job_worker():
 
 if _OWNS_RUN and workflow.remote_exec:
     start_job_worker()
+
+
+# Concurrent downloads: `--resources downloads=N` (or a profile's `resources:`) sets the bound;
+# without it, DEFAULT_DOWNLOADS holds, so `--cores 32` never opens 32 connections to one site.
+# (A resource Snakemake is not given is unlimited, and a profile's `resources:` would be
+# replaced by any `--resources` on the command line, such as the README's `gpu=1`.)
+if "downloads" not in workflow.global_resources:
+    workflow.register_resource("downloads", DEFAULT_DOWNLOADS)
+
+# A JavaScript runtime named in the config but missing stops the run before any download, in
+# one line (`auto` never does: it falls back to none, which only YouTube needs)
+if workflow.is_main_process and config["download"]["js_runtime"] != "auto":
+    try:
+        resolve_js_runtime(config["download"]["js_runtime"])
+    except JsRuntimeMissing as _missing:
+        raise WorkflowError(f"framesift: {_missing} (see framesift doctor)") from None
 
 
 wildcard_constraints:

@@ -18,6 +18,9 @@ rule download_video:
     threads: 1
     resources:
         attempt=job_attempt,
+        # at most `downloads` at once (default DEFAULT_DOWNLOADS, see common.smk): polite to
+        # the sites, whatever --cores says
+        downloads=1,
     params:
         url=download_url,
         settings=download_format,

@@ -143,6 +143,7 @@ def test_success_writes_video_and_metadata(server: str, video_dir: Path, tmp_pat
     assert info["source_id"] == "alpha"  # yt-dlp's own id: the stem, hence our own ids
     assert info["extractor"] == "generic" and info["ext"] == "mp4"
     assert isinstance(log, list)
+    assert not [line for line in log if "is ignored" in line], log  # no "--paths is ignored"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha-1234.info.json", "alpha-1234.mp4"]
 
 
@@ -286,7 +287,9 @@ def test_ydl_options(tmp_path: Path) -> None:
     )
     params = ydl_options(opts, tmp_path, logger=None)
     assert params["format"] == format_selector(360, "mp4")
-    assert params["outtmpl"] == str(tmp_path / "video.%(ext)s")
+    # relative to paths.home: an absolute template makes yt-dlp log "--paths is ignored"
+    assert params["outtmpl"] == "video.%(ext)s"
+    assert params["paths"] == {"home": str(tmp_path), "temp": str(tmp_path)}
     assert params["noplaylist"] is True
     assert params["socket_timeout"] == 7 and params["retries"] == 2
     assert params["ratelimit"] == int(1.5 * 1024**2)

@@ -1,5 +1,5 @@
 """The ``framesift`` command: ``--version``, ``watch``, ``demo``, ``status``, ``retry-failed``,
-``workers``.
+``workers``, ``doctor``.
 
 Subcommands register themselves through an ``add_parser(subparsers)`` function that creates
 their parser and sets ``handler`` (a function ``(args) -> exit code``) with ``set_defaults``
@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from framesift import __version__, demo, status, worker_cmd
+from framesift import __version__, demo, doctor, status, worker_cmd
 
 WATCH_USAGE = (
     "framesift watch [-h] [--urls FILE] [--debounce SECONDS] [--log FILE] [-- SNAKEMAKE_ARG ...]"
@@ -87,6 +87,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     demo.add_parser,
     status.add_parsers,
     worker_cmd.add_parser,
+    doctor.add_parser,
 ]
 
 

@@ -18,7 +18,8 @@ from framesift.lifecycle import VideoState, request_retry, totals, video_states
 from framesift.urls import UrlFileMissing, UrlList, read_url_file
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_project_options(parser: argparse.ArgumentParser) -> None:
+    """``-d``, ``--configfile`` and ``--urls``: which project a command reads (status, doctor)."""
     parser.add_argument(
         "-d",
         "--directory",
@@ -47,7 +48,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "kept by the filter, in the dataset, and title or failure reason; then totals. "
         "Exit status 0 when nothing failed, 1 otherwise.",
     )
-    _add_common(status)
+    add_project_options(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--failed", action="store_true", help="only the failed videos")
     status.set_defaults(handler=run_status, parser=status)
@@ -58,7 +59,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="Mark failed stages (transient or permanent) so that the next run of the "
         "workflow redoes exactly them and what follows them; finished work is untouched.",
     )
-    _add_common(retry)
+    add_project_options(retry)
     retry.add_argument("--stage", choices=STAGES, help="only failures at this stage")
     retry.add_argument("video_ids", nargs="*", metavar="VIDEO_ID", help="only these videos")
     retry.set_defaults(handler=run_retry_failed, parser=retry)
@@ -72,7 +73,8 @@ def _load(args: argparse.Namespace) -> tuple[Layout, UrlList]:
     return Layout.from_config(config, root=workdir / "results"), read_url_file(urls)
 
 
-def _fail(command: str, error: Exception) -> int:
+def command_failed(command: str, error: Exception) -> int:
+    """Print ``framesift COMMAND: error`` (one line) and return exit status 2."""
     sys.stderr.write(f"framesift {command}: {error}\n")
     return 2
 
@@ -109,7 +111,7 @@ def run_status(args: argparse.Namespace) -> int:
     try:
         layout, url_list = _load(args)
     except (ConfigError, UrlFileMissing) as error:
-        return _fail("status", error)
+        return command_failed("status", error)
     states = video_states(layout, [(e.video_id, e.url) for e in url_list.entries])
     count = totals(states)
     shown = [s for s in states if s.failed] if args.failed else states
@@ -142,11 +144,11 @@ def run_retry_failed(args: argparse.Namespace) -> int:
     try:
         layout, url_list = _load(args)
     except (ConfigError, UrlFileMissing) as error:
-        return _fail("retry-failed", error)
+        return command_failed("retry-failed", error)
     known = url_list.ids
     unknown = [vid for vid in args.video_ids if vid not in known]
     if unknown:
-        return _fail(
+        return command_failed(
             "retry-failed",
             f"unknown video id {unknown[0]!r}: not in the URL file (see framesift status)",
         )
