@@ -34,13 +34,13 @@ demo: setup  ## offline demo: synthetic videos served on 127.0.0.1 -> a dataset 
 	$(VENV)/bin/framesift demo --dir demo-run
 
 lint: setup
-	$(VENV)/bin/ruff check src tests scripts bench
-	$(VENV)/bin/ruff format --check src tests scripts bench
+	$(VENV)/bin/ruff check src tests scripts bench tools
+	$(VENV)/bin/ruff format --check src tests scripts bench tools
 	$(VENV)/bin/snakefmt --check Snakefile rules
 	$(VENV)/bin/snakemake --lint --cores 1
 
 format: setup
-	$(VENV)/bin/ruff format src tests scripts bench
+	$(VENV)/bin/ruff format src tests scripts bench tools
 	$(VENV)/bin/snakefmt Snakefile rules
 
 bench: setup

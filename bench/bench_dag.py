@@ -18,10 +18,11 @@ inputs, its video-table parameter) list the N videos. Every file keeps the templ
 the stage order of the real run is kept. Each no-op rerun must say
 "Nothing to be done" and count N videos done, or the benchmark stops.
 
-Wall and CPU seconds (user + sys of the Snakemake process and its children, from
-``getrusage(RUSAGE_CHILDREN)``) are medians over ``--repeat`` runs. With several ``--repo``
-checkouts (each gets its own template run), their runs alternate, so that a busy machine
-slows them alike.
+Wall and CPU seconds (user + sys of the Snakemake process and every process it starts, a
+detached detection worker included: ``getrusage(RUSAGE_CHILDREN)`` with this process as child
+subreaper, each run waited for until its descendants have exited, see ``proctree.py``) are
+medians over ``--repeat`` runs. With several ``--repo`` checkouts (each gets its own template
+run), their runs alternate, so that a busy machine slows them alike.
 
     python bench/bench_dag.py                         # 1000 lines, 3 repetitions
     python bench/bench_dag.py --lines 1000 3000
@@ -55,6 +56,7 @@ from bench_pipeline import (  # noqa: E402 - this folder is on sys.path
     offline_env,
     run_measured,
 )
+from proctree import slurm_stall_note  # noqa: E402
 
 from framesift.synthetic import Shape, VideoSpec, make_video, serve_directory  # noqa: E402
 from framesift.urls import parse_lines, video_id, youtube_id  # noqa: E402
@@ -275,11 +277,15 @@ def run_checked(
     """``command`` run once, checked for success and the ``expected`` texts in its output."""
     measured = run_measured(command, env, log_path)
     check_ok(what, measured, log_path, *expected)
-    log(f"{what}: {measured.wall:.2f} s wall, {measured.cpu:.2f} s CPU")
+    log(
+        f"{what}: {measured.wall:.2f} s wall, {measured.cpu:.2f} s CPU "
+        f"({measured.adopted} detached descendant(s) reaped)"
+    )
     return measured
 
 
 def main() -> None:
+    """Time dry runs and no-op reruns for each ``--lines`` and ``--repo``; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[1000], help="URL lines")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (default 3)")
@@ -293,6 +299,9 @@ def main() -> None:
     if args.repeat < 1 or min(args.lines) < 1:
         parser.error("--lines and --repeat must be at least 1")
     repos = [repo.resolve() for repo in args.repo]
+    slurm_note = slurm_stall_note()
+    if slurm_note:
+        log(slurm_note)
 
     root = Path(tempfile.mkdtemp(prefix="framesift-bench-dag-"))
     runs: dict[tuple[int, str, int], list[Measured]] = {}  # (lines, run, repo index) -> runs
@@ -334,7 +343,11 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
     several = len(repos) > 1
-    print(f"\nmedians of {args.repeat} runs; Snakefile of " + ", ".join(map(str, repos)) + "\n")
+    print(f"\nmedians of {args.repeat} runs; Snakefile of " + ", ".join(map(str, repos)))
+    print("CPU: every process of a run (this process is child subreaper, see proctree.py)")
+    if slurm_note:
+        print(slurm_note)
+    print()
     print(("| checkout " if several else "") + "| lines | run | wall s | CPU s |")
     print(("|:---" if several else "") + "|---:|:---|---:|---:|")
     for (lines, what, i), measured in runs.items():

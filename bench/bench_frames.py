@@ -15,11 +15,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from framesift.frames import FrameOptions, extract_frames
+from framesift.config import settings_for
+from framesift.frames import extract_frames
+from framesift.settings import FrameSettings
 from framesift.synthetic import VideoSpec, make_video
 
 
-def timed(video: Path, out: Path, options: FrameOptions, repeat: int) -> tuple[float, int]:
+def frames(**settings) -> FrameSettings:
+    """The ``frames`` settings: the schema's defaults with ``settings`` over them."""
+    return settings_for({"frames": settings}).frames
+
+
+def timed(video: Path, out: Path, options: FrameSettings, repeat: int) -> tuple[float, int]:
     """Best wall time of ``repeat`` extractions and the number of frames produced."""
     best, count = float("inf"), 0
     for _ in range(repeat):
@@ -43,9 +50,9 @@ def main() -> None:
             VideoSpec(duration=args.duration, width=1280, height=720, fps=30, bitrate="3M"),
         )
         cases = [
-            ("fps filter (baseline)", FrameOptions(mode="fps", fps=1.0 / args.every)),
-            ("interval (input seek)", FrameOptions(mode="interval", interval=args.every)),
-            ("keyframes (GOP 2 s)", FrameOptions(mode="keyframes")),
+            ("fps filter (baseline)", frames(mode="fps", fps=1.0 / args.every)),
+            ("interval (input seek)", frames(mode="interval", interval=args.every)),
+            ("keyframes (GOP 2 s)", frames(mode="keyframes")),
         ]
         rows = [(name, *timed(video, root / "out", opts, args.repeat)) for name, opts in cases]
     base = rows[0][1]

@@ -5,8 +5,8 @@ Renders ``--frames`` 1280x720 JPEG frames (ffmpeg ``testsrc2`` plus temporal noi
 interleaved, ``--repeat`` times each, one process, times:
 
 - ``plain loop``: ``[imagehash.phash(Image.open(p)) for p in paths]`` (the type of ``--type``);
-- ``framesift hash_frames``: hashing frame files in one process (one decode, hash, sharpness
-  and consecutive-duplicate collapsing), as the detector-free mode and the reference do;
+- ``framesift from the files``: hashing frame files in one process (one decode, hash, sharpness
+  and consecutive-duplicate collapsing), as the reference does (``frame_hashes.hash_files``);
 - ``framesift in the worker``: what hashing adds in the detection worker, which hashes the frames
   it has already decoded for detection (docs/worker.md): grayscale conversion, hash and
   sharpness on a decoded frame (decoded outside the timing, as detection needs it anyway);
@@ -36,10 +36,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import imagehash
+from frame_hashes import hash_files  # this folder is on sys.path
 from PIL import Image
 
 from framesift.hash_table import HashSpec
-from framesift.hashing import FrameInput, hash_frames, signature
+from framesift.hashing import signature
 from framesift.media import ffmpeg_binary
 
 PLAIN = {
@@ -91,20 +92,20 @@ def main() -> int:
             paths = render_frames(Path(tmp), args.frames, args.width, args.height)
         if not paths:
             parser.error("no frames to hash")
-        frames = [FrameInput(p, i * 200, 0.5) for i, p in enumerate(paths)]
+        frames = [(p, i * 200, 0.5) for i, p in enumerate(paths)]
         plain_fn = PLAIN[args.type]
         with Image.open(paths[0]) as first:
             width, height = first.size
         target = RESIZE[args.type](args.size, width, height)
         grays: list[Image.Image] = []  # decoded once, outside the timings, for the resize row
         decoded: list[Image.Image] = []  # decoded once: what the worker holds after detection
-        spec = HashSpec(args.type, args.size)
+        spec = HashSpec(args.type, args.size, negatives=False)
 
         def plain() -> list[str]:
             return [str(plain_fn(Image.open(p), hash_size=args.size)) for p in paths]
 
         def framesift() -> list[str]:
-            records = hash_frames(frames, args.type, args.size, collapse_threshold=4)
+            records = hash_files(frames, spec, collapse_threshold=4)
             return [r.hash_hex for r in records]
 
         def in_worker() -> list[str]:
@@ -128,7 +129,7 @@ def main() -> int:
 
         cases = {
             f"plain loop `imagehash.{plain_fn.__name__}(Image.open(p))`": plain,
-            "framesift `hash_frames` (hash + sharpness + collapse)": framesift,
+            "framesift from the files (hash + sharpness + collapse)": framesift,
             "framesift in the worker (decoded for detection; L + hash + sharpness)": in_worker,
             "decode + RGB->L only (`Image.open(p).convert('L')`)": decode_only,
             f"Lanczos resize to {target[0]}x{target[1]} only (pre-decoded)": resize_only,

@@ -15,10 +15,11 @@ runs before the script); ``--no-preamble`` drops them. Rows:
 - ``<stage>: imports``: the preamble plus the script's own import lines;
 - ``<stage>: job``: the whole job (the script's ``main`` on the tiny input).
 
-Wall and CPU seconds (user + system of the child and of everything it waited for: the forked
-download child, ffmpeg) are medians of ``--repeat`` runs. ``top imports`` comes from one extra
-run under ``python -X importtime``: the top-level imports that the preamble row does not have,
-by cumulative milliseconds.
+Wall and CPU seconds (user + system of the child and of every process it starts: the forked
+download child, ffmpeg, and any detached descendant, which this process adopts as child
+subreaper and waits for, see ``proctree.py``) are medians of ``--repeat`` runs. ``top
+imports`` comes from one extra run under ``python -X importtime``: the top-level imports that
+the preamble row does not have, by cumulative milliseconds.
 
     python bench/bench_jobs.py                  # 5 repetitions of each row
     python bench/bench_jobs.py --repeat 9 --only download
@@ -36,14 +37,14 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from proctree import run_counted
 
 from framesift.media import ffmpeg_binary
 from framesift.synthetic import serve_directory
@@ -212,18 +213,14 @@ def _log_tail(path: Path) -> str:
 
 
 def run_once(code: str, work: Path, importtime: bool = False) -> tuple[float, float, str]:
-    """Wall s, CPU s (children rusage) and stderr of one ``python -c code`` in ``work``."""
+    """Wall s, CPU s (its whole process tree) and stderr of one ``python -c code`` in ``work``."""
     args = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code]
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode != 0:
-        raise RuntimeError(f"exit {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return wall, cpu, proc.stderr
+    run = run_counted(args, cwd=work, env=env, capture_output=True, text=True)
+    stderr = run.stderr or ""
+    if run.returncode != 0:
+        raise RuntimeError(f"exit {run.returncode}:\n{stderr[-3000:]}")
+    return run.wall, run.cpu, stderr
 
 
 _IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from PIL import Image, ImageDraw
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
+from framesift.config import settings_for  # noqa: E402
 from framesift.detect import DetectOptions, LocalDetector, load_model  # noqa: E402
 from framesift.hash_table import HashSpec  # noqa: E402
 from framesift.worker_client import WorkerClient, WorkerSpec  # noqa: E402
@@ -64,7 +64,7 @@ def render_frames(folder: Path, count: int, width: int, height: int) -> list[Pat
 
 
 def _hashing(hash_type: str) -> HashSpec | None:
-    return None if hash_type == "none" else HashSpec(hash_type, 8)
+    return None if hash_type == "none" else HashSpec(hash_type, 8, negatives=False)
 
 
 def _one_video(args: tuple[str, list[str], int, str]) -> int:
@@ -103,11 +103,6 @@ def client_process_cost(
     return statistics.median(times), max(peaks)
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="framesift:shapes")
@@ -127,17 +122,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
-    settings = {
-        "model": args.model,
-        "conf": 0.25,
-        "imgsz": args.imgsz,
-        "batch": args.batch,
-        "device": args.device,
-        "half": True,
-        "classes": [],
-        "min_box_area": 0.0,
-    }
-    spec = WorkerSpec.from_settings(settings, idle_timeout=120)
+    detection = {"model": args.model, "conf": 0.25, "imgsz": args.imgsz, "batch": args.batch}
+    settings = settings_for(
+        {"filter": {**detection, "device": args.device}, "worker": {"idle_timeout": 120}}
+    )
+    spec = WorkerSpec.of(settings.filter, settings.worker)
     owner = os.getpid()
     setup = f"{args.model} imgsz {args.imgsz} batch {args.batch}, frames {args.size}"
     setup += f", hashes: {args.hash}"
@@ -197,7 +186,7 @@ def main() -> None:
         client.stop()
 
         model = load_model(args.model)
-        local = LocalDetector(model, DetectOptions.from_settings(settings))
+        local = LocalDetector(model, DetectOptions.of(settings.filter))
         hashing = _hashing(args.hash)
         list(local.detect_paths(frames[: args.batch], hashing))  # warm-up, as the worker's
         local_walls = []

@@ -23,28 +23,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from frame_hashes import hash_files  # this folder is on sys.path
+
 from framesift.config import resolve_config
 from framesift.detect import DetectOptions, LocalDetector, load_model
-from framesift.download import DownloadOptions, download_video
+from framesift.download import download_video
 from framesift.filter import DETECTIONS, filter_frames, read_detections
-from framesift.frames import FrameOptions, extract_frames
-from framesift.hash_table import write_hash_table
-from framesift.hashing import FrameInput, hash_frames
+from framesift.frames import extract_frames
+from framesift.hash_table import HashSpec, write_hash_table
+from framesift.settings import Settings
 from framesift.urls import read_url_file
 
 
-def download_options(config: dict[str, Any]) -> DownloadOptions:
-    """The ``download`` section as DownloadOptions (as ``scripts/download_video.py`` builds it)."""
-    section = config["download"]
-    fields = DownloadOptions.__dataclass_fields__
-    return DownloadOptions(**{key: value for key, value in section.items() if key in fields})
-
-
-def kept_inputs(kept_dir: Path) -> list[FrameInput]:
-    """The kept frames with their best detection confidence (what the hash table records)."""
+def kept_inputs(kept_dir: Path) -> list[tuple[Path, int, float]]:
+    """The kept frames: (path, time, best detection confidence), what the hash table records."""
     rows = read_detections(kept_dir / DETECTIONS)["frames"]
     return [
-        FrameInput(
+        (
             kept_dir / row["file"],
             int(row["timestamp_ms"]),
             max((box["confidence"] for box in row["boxes"]), default=0.0),
@@ -55,32 +50,28 @@ def kept_inputs(kept_dir: Path) -> list[FrameInput]:
 
 def run_video(url: str, vid: str, out: Path, config: dict[str, Any], model: Any) -> dict[str, Any]:
     """All four stages of one video; returns its per-stage wall seconds and frame counts."""
-    flt, hsh = config["filter"], config["hash"]
-    container = config["download"]["container"]
-    video = out / "videos" / f"{vid}.{container}"
+    settings = Settings.from_config(config)
+    flt, hsh = settings.filter, settings.hash
+    video = out / "videos" / f"{vid}.{settings.download.container}"
     timing: dict[str, Any] = {"video_id": vid}
 
     started = time.perf_counter()
-    download_video(url, vid, video, video.with_suffix(".info.json"), download_options(config))
+    download_video(url, vid, video, video.with_suffix(".info.json"), settings.download)
     timing["download_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    frames = extract_frames(video, vid, out / "frames" / vid, FrameOptions(**config["frames"]))
+    frames = extract_frames(video, vid, out / "frames" / vid, settings.frames)
     timing["frames_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    detector = LocalDetector(model, DetectOptions.from_settings(flt))
-    summary = filter_frames(out / "frames" / vid, out / "kept" / vid, detector, flt["model"])
+    detector = LocalDetector(model, DetectOptions.of(flt))
+    summary = filter_frames(out / "frames" / vid, out / "kept" / vid, detector, str(flt.model))
     timing["filter_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    records = hash_frames(
-        kept_inputs(out / "kept" / vid),
-        hash_type=hsh["type"],
-        hash_size=hsh["size"],
-        collapse_threshold=hsh["consecutive_threshold"],
-    )
-    write_hash_table(out / "hashes" / f"{vid}.tsv", records, hsh["type"], hsh["size"])
+    spec = HashSpec.of(hsh, settings.dataset)
+    records = hash_files(kept_inputs(out / "kept" / vid), spec, hsh.consecutive_threshold)
+    write_hash_table(out / "hashes" / f"{vid}.tsv", records, hsh.type, hsh.size)
     timing["hash_s"] = time.perf_counter() - started
 
     timing.update(frames_in=len(frames), kept=summary.kept)

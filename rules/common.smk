@@ -10,37 +10,46 @@ from pathlib import Path
 # even where the package is not installed (cluster nodes, conda environments).
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
+from framesift.pythonpath import library_pythonpath
+
 # (a write, not a requirement: no `envvars:` needed)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p)
-)
+os.environ.update(PYTHONPATH=library_pythonpath(root=_SRC))
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from framesift import lifecycle
-from framesift.config import config_problem
+from framesift import lifecycle, video_states
+from framesift.config import SCHEMA, config_problem
 from framesift.download import DEFAULT_DOWNLOADS
 from framesift.jsruntime import JsRuntimeMissing, resolve_js_runtime
 from framesift.detect import (
     DetectorFault,
     labelling_settings,
+    model_roles,
     resolve_model_path,
     uses_detector,
 )
 from framesift.layout import Layout, benchmark_path, log_path
+from framesift.run_record import RunRecord, write_run_record
+from framesift.settings import Settings
+from framesift.stage_table import stage_named
 from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
-from framesift.worker_client import WorkerClient, WorkerSpec, claim_run
+from framesift.run_owner import claim_run
+from framesift.worker_client import WorkerClient, WorkerSpec
 
 # The shared detection worker lives as long as the Snakemake process that owns the run on
 # this machine (the main one; in a SLURM job, the job's own): see docs/worker.md
 _OWNS_RUN = claim_run()
 
-_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-_CONFIG_PROBLEM = config_problem(config, _SCHEMA)
+# The schema ships inside the package (the only source of defaults); validate takes its path
+_CONFIG_PROBLEM = config_problem(config, SCHEMA)
 if _CONFIG_PROBLEM:
-    raise WorkflowError(f"{_CONFIG_PROBLEM} (see {_SCHEMA.name})")
-validate(config, str(_SCHEMA))  # fills in the defaults
+    raise WorkflowError(f"{_CONFIG_PROBLEM} (see {SCHEMA.name})")
+validate(config, str(SCHEMA))  # fills in the defaults
+
+# What this run resolved (config files, URL file, results), for framesift status, doctor, watch
+if workflow.is_main_process:
+    write_run_record(RunRecord.of_snakemake(workflow, config))
 
 
 def target_rules():
@@ -59,12 +68,12 @@ def start_job_worker():
     """In a SLURM job that runs filter jobs (the `gpu` group), the job's own Snakemake starts
     the filter worker before the jobs' steps: a worker started from a step (srun) would die with
     it where SLURM kills a step's processes (proctrack/cgroup); see docs/worker.md."""
-    model = config["filter"]["model"]
+    settings = Settings.from_config(config)  # runs before SETTINGS is set, below
+    model = settings.filter.model
     if "filter_frames" not in target_rules() or not uses_detector(model):
         return
-    spec = WorkerSpec.from_settings(config["filter"], config["worker"]["idle_timeout"])
     try:
-        WorkerClient(spec).start()
+        WorkerClient(WorkerSpec.of(settings.filter, settings.worker)).start()
     except DetectorFault:
         pass  # the filter jobs start it themselves and report why it cannot run
 
@@ -99,7 +108,8 @@ except UrlFileMissing as _missing:
     raise WorkflowError(f"framesift: {_missing}") from None
 VIDEO_IDS = URL_LIST.ids
 URL_OF = URL_LIST.url_of()
-LAYOUT = Layout.from_config(config)
+SETTINGS = Settings.from_config(config)  # typed, once (config was validated above)
+LAYOUT = Layout.from_settings(SETTINGS)
 _WORKDIR = Path.cwd()  # Snakemake may change directory before the end-of-run summary
 for _problem in URL_LIST.problems:
     logger.warning(f"framesift: skipped URL line {_problem}")
@@ -176,17 +186,13 @@ def job_attempt(wildcards, attempt):
 
 
 def job_retries(stage):
-    """In-run retries of a stage's job (one owner: framesift.lifecycle)."""
-    return lifecycle.job_retries(stage, config)
+    """In-run retries of a stage's job (one owner: the stage table)."""
+    return stage_named(stage).in_run_retries(SETTINGS)
 
 
 def model_specs(wildcards=None):
     """Model role -> spec: the filter model (unless `none`), and a separate labelling model."""
-    flt, detect = config["filter"]["model"], config["detect"]["model"]
-    specs = {"filter": flt} if uses_detector(flt) else {}
-    if uses_detector(detect) and detect != flt:
-        specs["detect"] = detect
-    return specs
+    return {role: detection.model for role, detection in model_roles(SETTINGS).items()}
 
 
 def detector_settings(wildcards):
@@ -222,15 +228,34 @@ def download_format(wildcards):
     }
 
 
+def _refused_by_a_lock():
+    """Whether another Snakemake's lock on this directory stopped this run before any job."""
+    persistence = workflow.persistence
+    return persistence is not None and not workflow.dryrun and persistence.locked
+
+
 def print_run_summary():
-    """End every run (no-op and dry run included) with one line of totals and the failures."""
+    """End every run (no-op and dry run included) with one line of totals and the failures;
+    a run that another run's lock refused ran nothing and says only that."""
+    if _refused_by_a_lock():
+        sys.stderr.write(
+            "framesift: another run of this workflow holds its lock: nothing ran (wait for it, "
+            "or after a crash: snakemake --unlock)\n"
+        )
+        return
     videos = [(entry.video_id, entry.url) for entry in URL_LIST.entries]
-    layout = Layout.from_config(config, root=_WORKDIR / LAYOUT.root)
-    states = lifecycle.video_states(layout, videos)
-    for line in lifecycle.summary_lines(states):
+    layout = Layout.from_settings(SETTINGS, root=_WORKDIR / LAYOUT.root)
+    states = video_states.video_states(layout, videos)
+    for line in video_states.summary_lines(states):
         sys.stderr.write(f"framesift: {line}\n")
-    if URL_LIST.problems:
-        sys.stderr.write(f"framesift: {len(URL_LIST.problems)} URL line(s) skipped\n")
+    shown = 5
+    for problem in URL_LIST.problems[:shown]:
+        sys.stderr.write(f"framesift: skipped URL line {problem}\n")
+    if len(URL_LIST.problems) > shown:
+        more = len(URL_LIST.problems) - shown
+        sys.stderr.write(
+            f"framesift: ... and {more} more skipped lines: framesift status\n"
+        )
     if layout.report_html.exists():
         sys.stderr.write(
             f"framesift: report: {LAYOUT.report_html} (and {LAYOUT.report})\n"
@@ -252,5 +277,5 @@ def url_problems(wildcards):
 
 
 def detect_settings(wildcards):
-    """Labelling settings (nulls resolved to the filter's; see framesift.detect)."""
-    return labelling_settings(config["filter"], config["detect"])
+    """Labelling settings (nulls resolved to the filter's; see framesift.detect), as params."""
+    return labelling_settings(SETTINGS.filter, SETTINGS.detect).as_params()

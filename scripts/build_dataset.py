@@ -4,31 +4,30 @@ import json
 import sys
 
 from framesift.aggregate import build
-from framesift.detect import DetectorFault, ModelError
+from framesift.detect import DetectorFault, ModelError, labelling_settings
 from framesift.fsutil import atomic_write_text
 from framesift.layout import Layout, remove_staging
 from framesift.lifecycle import archive_removed, failures_of
-from framesift.report import render_markdown, summary_dict
+from framesift.report import render_markdown, summary_dict, video_titles
 from framesift.report_html import write_html_report
-from framesift.stagelog import run_stage
+from framesift.stagelog import job_settings, run_stage
 from framesift.worker_client import WorkerClient, WorkerSpec
 
 
 def main(smk, log):
-    layout = Layout.from_config(smk.config)
+    settings = job_settings(smk)
+    layout = Layout.from_settings(settings)
     videos = [tuple(row) for row in smk.params.videos]
     ids = [vid for vid, _ in videos]
     try:
         result = build(
             videos,
             layout,
-            smk.params.dedup,
-            smk.params.dataset,
-            smk.params.detect,
+            settings.dedup,
+            settings.dataset,
+            labelling_settings(settings.filter, settings.detect),
             log,
-            detector_for=lambda settings: WorkerClient(
-                WorkerSpec.from_settings(settings, smk.params.idle_timeout)
-            ),
+            detector_for=lambda detection: WorkerClient(WorkerSpec.of(detection, settings.worker)),
         )
     except (ModelError, DetectorFault) as error:
         log.error(str(error))
@@ -40,7 +39,7 @@ def main(smk, log):
             log.info(f"removed a leftover of an interrupted run: {leftover}")
     summary = summary_dict(result, failures_of(layout, ids), smk.params.url_problems)
     atomic_write_text(smk.output.summary, json.dumps(summary, indent=1) + "\n")
-    atomic_write_text(smk.output.report, render_markdown(summary))
+    atomic_write_text(smk.output.report, render_markdown(summary, video_titles(layout, ids)))
     log.info(f"HTML report: {write_html_report(layout, videos, summary)}")
     if result.dataset.get("warning"):
         log.warning(result.dataset["warning"])

@@ -9,27 +9,29 @@ otherwise the worker is asked, which waits for it to load the model.
 import json
 import sys
 
-from framesift.detect import ModelError, check_models, resolve_model_path
+from framesift.detect import ModelError, check_models, model_roles, resolve_model_path
 from framesift.fsutil import atomic_write_text
 from framesift.model_names import checkpoint_names
+from framesift.settings import Settings
 from framesift.stagelog import run_stage
 from framesift.worker_client import WorkerClient, WorkerSpec
 
 
 def main(smk, log):
-    settings = smk.params.settings  # role -> detection settings
+    settings = Settings.from_config(smk.config)
+    roles = model_roles(settings)  # role -> its model's detection settings
 
     def names_of(role):
-        client = WorkerClient(WorkerSpec.from_settings(settings[role], smk.params.idle_timeout))
-        names = checkpoint_names(resolve_model_path(settings[role]["model"]))
+        client = WorkerClient(WorkerSpec.of(roles[role], settings.worker))
+        names = checkpoint_names(resolve_model_path(str(roles[role].model)))
         if names is None:
             return client.names  # waits for the worker to load the model
         client.start()  # loads the model in the background
         return names
 
-    models = {role: entry["model"] for role, entry in settings.items()}
+    models = {role: str(detection.model) for role, detection in roles.items()}
     try:
-        checked = check_models(models, smk.params.classes, names_of)
+        checked = check_models(models, settings.filter.classes, names_of)
     except ModelError as error:
         log.error(str(error))
         sys.exit(1)

@@ -4,19 +4,17 @@ import json
 import sys
 from pathlib import Path
 
-from framesift.download import DownloadOptions, download_video
+from framesift.download import download_video
 from framesift.fsutil import atomic_write_text
 from framesift.stagejob import Outcome, run_video_stage
-from framesift.stagelog import run_stage, stage_job
+from framesift.stagelog import job_settings, run_stage, stage_job
 
 
 def main(smk, log):
-    job = stage_job(smk, "download")
+    settings = job_settings(smk)
+    job = stage_job(smk, "download", settings)
     video, info = Path(smk.output.video), Path(smk.output.info)
-    settings = {**smk.config["download"], **smk.params.settings}
-    options = DownloadOptions(
-        **{k: settings[k] for k in DownloadOptions.__dataclass_fields__ if k in settings}
-    )
+    options = settings.download
 
     def body() -> Outcome:
         log.info(f"downloading {job.url} as {job.video_id}")

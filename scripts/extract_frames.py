@@ -3,20 +3,21 @@
 import sys
 from pathlib import Path
 
-from framesift.frames import FrameOptions, extract_frames, write_empty
+from framesift.frames import extract_frames, write_empty
 from framesift.stagejob import Outcome, run_video_stage
-from framesift.stagelog import run_stage, stage_job
+from framesift.stagelog import job_settings, run_stage, stage_job
 
 
 def main(smk, log):
-    job = stage_job(smk, "frames")
+    settings = job_settings(smk)
+    job = stage_job(smk, "frames", settings)
     video, out_dir = Path(smk.input.video), Path(smk.output.frames)
-    # threads: the rule's, handed to every ffmpeg process (its default is one per core)
-    options = FrameOptions(**{**smk.params.settings, "threads": smk.threads})
+    frames_settings = settings.frames
 
     def body() -> Outcome:
-        frames = extract_frames(video, job.video_id, out_dir, options, log)
-        log.info(f"{job.video_id}: {len(frames)} frames ({options.mode}) -> {out_dir}")
+        # threads: the rule's, handed to every ffmpeg process (its default is one per core)
+        frames = extract_frames(video, job.video_id, out_dir, frames_settings, log, smk.threads)
+        log.info(f"{job.video_id}: {len(frames)} frames ({frames_settings.mode}) -> {out_dir}")
         return Outcome(count=len(frames))
 
     sys.exit(run_video_stage(job, body, lambda: write_empty(out_dir), log))

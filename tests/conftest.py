@@ -154,7 +154,7 @@ class Workflow:
 @pytest.fixture(scope="session")
 def shapes_model() -> Path:
     """The shipped tiny detector (classes square, circle)."""
-    assert SHAPES_MODEL.exists(), f"{SHAPES_MODEL} missing: python -m framesift.train_detector"
+    assert SHAPES_MODEL.exists(), f"{SHAPES_MODEL} missing: python tools/train_detector.py"
     return SHAPES_MODEL
 
 

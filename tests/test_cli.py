@@ -1,15 +1,19 @@
-"""The ``framesift`` command line: version, subcommand dispatch and ``watch`` arguments."""
+"""The ``framesift`` command line: version, subcommand dispatch, ``watch`` arguments, and the
+project commands (status, retry-failed, doctor) finding the config of the last run."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from framesift import __version__, cli
+from framesift.urls import video_id
 
 WATCH_USAGE = (
     "usage: framesift watch [-h] [--urls FILE] [--debounce SECONDS] [--log FILE] "
@@ -78,3 +82,62 @@ def test_subcommands_register_through_add_parser(monkeypatch):
     monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, add_hello])
     assert cli.main(["hello", "--code", "7"]) == 7
     assert cli.main(["hello"]) == 0
+
+
+OWN_URL, OTHER_URL = "http://127.0.0.1:9/own.mp4", "http://127.0.0.1:9/other.mp4"
+
+
+def framesift(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "framesift", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def subcommand_options(name: str) -> set[str]:
+    """The option strings of one subcommand's parser."""
+    actions = cli.build_parser()._actions
+    subparsers = next(a for a in actions if isinstance(a, argparse._SubParsersAction))
+    return set(subparsers.choices[name]._option_string_actions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("own_config", [False, True], ids=["bare directory", "own config"])
+def test_commands_without_options_use_the_last_runs_config(tmp_path, own_config):
+    root = tmp_path / "project"
+    if own_config:  # config/config.yaml names config/urls.txt, which the run does not use
+        (root / "config").mkdir(parents=True)
+        (root / "config" / "config.yaml").write_text("filter: {model: none}\n")
+        (root / "config" / "urls.txt").write_text(OWN_URL + "\n")
+    root.mkdir(exist_ok=True)
+    (root / "other.yaml").write_text("urls: other.txt\nfilter: {model: none}\n")
+    (root / "other.txt").write_text(OTHER_URL + "\n")
+    run = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--configfile", "other.yaml", "--cores", "1", "check_model"]  # fmt: skip
+    proc = subprocess.run(run, cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    other, own = video_id(OTHER_URL), video_id(OWN_URL)
+    status = framesift(root, "status")
+    assert status.returncode == 0, status.stderr
+    assert other in status.stdout and own not in status.stdout
+    assert framesift(root, "retry-failed", other).returncode == 0  # a video of other.txt
+    doctor = framesift(root, "doctor")
+    assert re.search(r"ok +URL file \S*other\.txt: 1 video", doctor.stdout), doctor.stdout
+    if own_config:  # explicit options win
+        status = framesift(root, "status", "--configfile", "config/config.yaml")
+        assert own in status.stdout and other not in status.stdout
+        status = framesift(root, "status", "--urls", "config/urls.txt")
+        assert own in status.stdout and other not in status.stdout
+
+
+@pytest.mark.parametrize("command", ["status", "retry-failed", "doctor"])
+def test_hints_name_options_the_command_has(tmp_path, command):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("filter: {model: none}\n")  # no URL file
+    proc = framesift(tmp_path, command)
+    hints = [line for line in (proc.stdout + proc.stderr).splitlines() if "urls.txt" in line]
+    assert hints, proc.stdout + proc.stderr
+    named = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", " ".join(hints)))
+    assert "--urls" in named and named <= subcommand_options(command), hints
+    # --config is Snakemake's option; here it is refused, never read as --configfile
+    proc = framesift(tmp_path, command, "--config", "urls=other.txt")
+    assert proc.returncode == 2
+    assert "unrecognized arguments: --config" in proc.stderr

@@ -21,9 +21,6 @@ from framesift.aggregate import (
 )
 from framesift.dedup import (
     Candidate,
-    _rank_key,
-    assign_representatives,
-    cluster_labels,
     greedy_cover,
     hex_to_words,
     near_duplicate_pairs,
@@ -56,6 +53,22 @@ def brute_labels(words: np.ndarray, threshold: int) -> np.ndarray:
         parent[root(i)] = root(j)
     first: dict[int, int] = {}
     return np.array([first.setdefault(root(i), len(first)) for i in range(len(words))])
+
+
+def rank_key(candidate: Candidate, prefer: str) -> tuple:
+    """Reference sort key of :func:`preference_order`: the smallest is the most preferred."""
+    if prefer == "sharpest":
+        return (-candidate.sharpness, -candidate.confidence, candidate.order)
+    if prefer == "confident":
+        return (-candidate.confidence, -candidate.sharpness, candidate.order)
+    return (candidate.order,)
+
+
+def assign(
+    words: np.ndarray, threshold: int, candidates: list[Candidate], prefer: str = "sharpest"
+) -> dedup.Assignment:
+    """The aggregate's dedup: the greedy cover walked in ``prefer`` order of ``candidates``."""
+    return greedy_cover(words, threshold, preference_order(candidates, prefer))
 
 
 def planted(n: int, n_words: int, threshold: int, seed: int = 0) -> np.ndarray:
@@ -113,16 +126,8 @@ def test_many_exactly_equal_hashes() -> None:
     for threshold in (0, 2, 8):
         pairs = near_duplicate_pairs(words, threshold)
         assert np.array_equal(pairs, brute_pairs(words, threshold))
-        assert np.array_equal(cluster_labels(words, threshold), brute_labels(words, threshold))
-
-
-def test_huge_identical_group_is_linear() -> None:
-    words = np.full((300_000, 1), 0xDEADBEEF, dtype=np.uint64)
-    words[-3:, 0] = [1, 0xDEADBEEE, 2**63]
-    start = time.perf_counter()
-    labels = cluster_labels(words, 1)
-    assert time.perf_counter() - start < 5.0  # O(g^2) would be ~4.5e10 pairs
-    assert labels[:-3].max() == 0 and labels[-3:].tolist() == [1, 0, 2]
+        result = greedy_cover(words, threshold)
+        assert np.array_equal(result.representative, brute_cover(words, threshold, range(600)))
 
 
 @pytest.mark.parametrize("n_words", [1, 4])
@@ -130,24 +135,7 @@ def test_empty_and_single_inputs(n_words: int) -> None:
     for n in (0, 1):
         words = np.ones((n, n_words), dtype=np.uint64)
         assert near_duplicate_pairs(words, 5).shape == (0, 2)
-        assert cluster_labels(words, 5).tolist() == [0] * n
     assert near_duplicate_pairs(np.ones((2, n_words), dtype=np.uint64), 0).tolist() == [[0, 1]]
-
-
-def test_cluster_labels_are_transitive_and_numbered_by_first_appearance() -> None:
-    a = 0x0F0F_0000_FFFF_1234
-    b = a ^ 0b111  # 3 bits from a
-    c = b ^ 0b111000  # 3 bits from b, 6 from a
-    far = a ^ 0xFFFF_FFFF_0000_0000
-    words = np.array([[far], [a], [c], [far ^ 1], [b]], dtype=np.uint64)
-    assert cluster_labels(words, 3).tolist() == [0, 1, 1, 0, 1]
-    assert cluster_labels(words, 2).tolist() == [0, 1, 2, 0, 3]
-
-
-@pytest.mark.parametrize("n_words", [1, 4])
-def test_cluster_labels_equal_union_find(n_words: int) -> None:
-    words = planted(500, n_words, 8, seed=11)
-    assert np.array_equal(cluster_labels(words, 8), brute_labels(words, 8))
 
 
 def test_hex_to_words_layout_and_padding() -> None:
@@ -191,9 +179,8 @@ def test_popcount_lookup_table_matches_numpy() -> None:
     assert np.array_equal(dedup._popcount(values), expected)
 
 
-def test_hashes_within_threshold_everywhere_form_one_cluster() -> None:
+def test_hashes_within_threshold_everywhere_are_all_pairs() -> None:
     words = np.array([[0b000], [0b001], [0b110], [0b110], [0b011]], dtype=np.uint64)
-    assert cluster_labels(words, 3).tolist() == [0] * 5
     assert len(near_duplicate_pairs(words, 3)) == 10
 
 
@@ -202,13 +189,13 @@ def test_invalid_arguments() -> None:
     with pytest.raises(ValueError, match="threshold"):
         near_duplicate_pairs(words, -1)
     with pytest.raises(ValueError, match="dtype"):
-        cluster_labels(np.zeros((3, 1), dtype=np.float64), 2)
+        greedy_cover(np.zeros((3, 1), dtype=np.float64), 2)
     with pytest.raises(ValueError, match="n_blocks"):
         near_duplicate_pairs(planted(10, 1, 3), 3, n_blocks=5)
 
 
 def cands(*specs: tuple[float, float, tuple]) -> list[Candidate]:
-    return [Candidate(f"k{i}", s, c, o) for i, (s, c, o) in enumerate(specs)]
+    return [Candidate(s, c, o) for s, c, o in specs]
 
 
 def distance_matrix(words: np.ndarray) -> np.ndarray:
@@ -283,14 +270,14 @@ def test_slow_pan_keeps_frames_near_every_dropped_frame(
     assert max(steps) <= t < hashes[0] - hashes[-1]  # a chain whose ends are far apart
     words = hex_to_words([str(h) for h in hashes], 64)
     rng = np.random.default_rng(1)
-    candidates = [Candidate(f"{i}", rng.random(), rng.random(), (0, 40 * i)) for i in range(n)]
+    candidates = [Candidate(rng.random(), rng.random(), (0, 40 * i)) for i in range(n)]
 
-    result = assign_representatives(words, t, candidates, prefer)
+    result = assign(words, t, candidates, prefer)
     kept = result.kept.tolist()
 
     # what connected components do: one chain, one kept frame, far frames dropped
-    labels = cluster_labels(words, t)
-    walk = sorted(range(n), key=lambda i: (_rank_key(candidates[i], prefer), i))
+    labels = brute_labels(words, t)
+    walk = sorted(range(n), key=lambda i: (rank_key(candidates[i], prefer), i))
     component_rep = {}
     for i in walk:
         component_rep.setdefault(int(labels[i]), i)
@@ -334,7 +321,7 @@ def test_greedy_cover_equals_sequential_walk(
 
 
 @pytest.mark.parametrize("prefer", ["sharpest", "confident", "earliest"])
-def test_assign_representatives_equals_walk_in_rank_order(prefer: str) -> None:
+def test_cover_in_preference_order_equals_walk_in_rank_order(prefer: str) -> None:
     rng = np.random.default_rng(8)
     words = planted(400, 1, 8, seed=21)
     candidates = cands(
@@ -343,8 +330,8 @@ def test_assign_representatives_equals_walk_in_rank_order(prefer: str) -> None:
             for t in rng.integers(0, 5, 400)
         ]
     )
-    walk = sorted(range(400), key=lambda i: (_rank_key(candidates[i], prefer), i))
-    result = assign_representatives(words, 8, candidates, prefer)
+    walk = sorted(range(400), key=lambda i: (rank_key(candidates[i], prefer), i))
+    result = assign(words, 8, candidates, prefer)
     assert np.array_equal(result.representative, brute_cover(words, 8, walk))
     check_cover(words, 8, result)
 
@@ -361,7 +348,7 @@ def test_chain_finishes_in_sequential_loop(monkeypatch: pytest.MonkeyPatch) -> N
     assert walks
     assert np.array_equal(result.representative, brute_cover(words, 4, list(range(2000))))
     check_cover(words, 4, result)
-    assert cluster_labels(words, 4).max() == 0 and len(result.kept) > 50
+    assert brute_labels(words, 4).max() == 0 and len(result.kept) > 50
 
 
 def test_greedy_cover_huge_identical_group_is_linear() -> None:
@@ -390,7 +377,7 @@ def test_greedy_cover_empty_and_single(n_words: int) -> None:
         result = greedy_cover(np.ones((n, n_words), dtype=np.uint64), 5)
         assert result.representative.tolist() == result.cluster.tolist() == [0] * n
         assert result.distance.tolist() == [0] * n
-    assert assign_representatives(np.zeros((0, 1), dtype=np.uint64), 3, []).representatives() == {}
+    assert assign(np.zeros((0, 1), dtype=np.uint64), 3, []).representatives() == {}
 
 
 # --------------------------------------------------------------------------- preference
@@ -415,7 +402,7 @@ def test_representatives_sharpest() -> None:
         (3.0, 0.4, (2, 9)),
         (3.0, 0.4, (2, 1)),  # full tie but earlier order
     )
-    result = assign_representatives(grouped_words(labels), 2, candidates)
+    result = assign(grouped_words(labels), 2, candidates)
     assert result.representatives() == {0: 1, 1: 4, 2: 6}
     assert result.representative.tolist() == [1, 1, 1, 4, 4, 6, 6]
     assert result.cluster.tolist() == labels
@@ -430,7 +417,7 @@ def test_representatives_confident() -> None:
         (1.0, 0.3, (1, 7)),
         (1.0, 0.3, (1, 2)),  # full tie, earlier
     )
-    result = assign_representatives(grouped_words([4, 4, 4, 7, 7]), 2, candidates, "confident")
+    result = assign(grouped_words([4, 4, 4, 7, 7]), 2, candidates, "confident")
     assert result.representatives() == {0: 2, 1: 4}
     assert result.cluster.tolist() == [0, 0, 0, 1, 1]
 
@@ -443,7 +430,7 @@ def test_representatives_earliest() -> None:
         (5.0, 0.5, (0, 200)),
         (5.0, 0.5, (0, 200)),  # exact tie: lower index
     )
-    result = assign_representatives(grouped_words([0, 1, 0, 1, 1]), 2, candidates, "earliest")
+    result = assign(grouped_words([0, 1, 0, 1, 1]), 2, candidates, "earliest")
     assert result.representatives() == {0: 2, 1: 3}
     assert result.representative.tolist() == [2, 3, 2, 3, 3]
 
@@ -458,16 +445,16 @@ def test_preference_order_matches_rank_key(prefer: str, kind: str) -> None:
         order = {"numeric": (video, ms), "text": (f"v{video}", ms), "ragged": (video,) * (ms % 3)}
         specs.append((float(rng.integers(3)), float(rng.integers(3)), order[kind]))
     candidates = cands(*specs)
-    expected = sorted(range(300), key=lambda i: (_rank_key(candidates[i], prefer), i))
+    expected = sorted(range(300), key=lambda i: (rank_key(candidates[i], prefer), i))
     assert preference_order(candidates, prefer).tolist() == expected
 
 
 def test_assignment_errors() -> None:
     words = np.zeros((1, 1), dtype=np.uint64)
     with pytest.raises(ValueError, match="sharpest, confident, earliest"):
-        assign_representatives(words, 2, cands((1.0, 1.0, (0,))), prefer="largest")
-    with pytest.raises(ValueError, match="2 hashes but 1 candidates"):
-        assign_representatives(np.zeros((2, 1), dtype=np.uint64), 2, cands((1.0, 1.0, (0,))))
+        assign(words, 2, cands((1.0, 1.0, (0,))), prefer="largest")
+    with pytest.raises(ValueError, match="permutation of 0..1"):
+        assign(np.zeros((2, 1), dtype=np.uint64), 2, cands((1.0, 1.0, (0,))))
     with pytest.raises(ValueError, match="permutation"):
         greedy_cover(np.zeros((3, 1), dtype=np.uint64), 2, np.array([0, 0, 2]))
     with pytest.raises(ValueError, match="threshold"):

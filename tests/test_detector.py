@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 
 import framesift
+from framesift.config import settings_for
+from framesift.detect import DetectOptions, Detector, precision
 from framesift.media import ffmpeg_binary
 from framesift.synthetic import CIRCLE_RGB, SQUARE_RGB, Shape, VideoSpec, make_video
-from framesift.train_detector import CLASS_NAMES, EMPTY_FRACTION, generate_dataset
+
+sys.path.insert(0, str(REPO / "tools"))  # the training script is a tool, not in the package
+from train_detector import CLASS_NAMES, EMPTY_FRACTION, generate_dataset  # noqa: E402
 
 MODEL = Path(framesift.__file__).parent / "models" / "shapes.pt"
 CLASS_RGB = {0: SQUARE_RGB, 1: CIRCLE_RGB}
@@ -206,3 +213,36 @@ def test_shipped_model_finds_the_shapes_in_video_frames(model, name: str, tmp_pa
                 problems.append(f"t={seconds}: missed {shape}")
         problems += [f"t={seconds}: spurious {CLASS_NAMES[int(c)]} at {b}" for c, b in unmatched]
     assert not problems, problems
+
+
+class _Messages(logging.Handler):
+    """Keeps the messages logged to it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_inference_logs_no_deprecation_warning(model) -> None:
+    """The options framesift passes to predict are the installed ultralytics' current ones:
+    8.4 deprecates ``half`` (warning on every call) for ``quantize`` (16: fp16), so nothing
+    in a detector's (or the worker's) log says "deprecated"."""
+    ultralytics_log = logging.getLogger("ultralytics")
+    quiet = ultralytics_log.level  # the tests quiet it (YOLO_VERBOSE=False)
+    ultralytics_log.setLevel(logging.WARNING)
+    handler = _Messages()
+    ultralytics_log.addHandler(handler)
+    try:
+        settings = settings_for({"filter": {"imgsz": IMGSZ, "conf": CONF, "device": "cpu"}})
+        detector = Detector(model, DetectOptions.of(settings.filter))
+        frame = np.zeros((90, 160, 3), dtype=np.uint8)
+        assert detector.detect([frame, frame]) == [(160, 90, []), (160, 90, [])]
+        model.predict([frame], device="cpu", imgsz=IMGSZ, verbose=False, **precision(True))
+    finally:
+        ultralytics_log.removeHandler(handler)
+        ultralytics_log.setLevel(quiet)
+    assert not [m for m in handler.messages if "deprecated" in m], handler.messages
+    assert precision(True) == {"quantize": 16} and precision(False) == {"quantize": None}

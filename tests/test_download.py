@@ -18,17 +18,24 @@ import pytest
 import yt_dlp
 from conftest import free_port
 
+from framesift.config import settings_for
 from framesift.download import (
     DownloadFailed,
-    DownloadOptions,
     download_video,
     format_selector,
     ydl_options,
 )
-from framesift.extractors import first_suitable, may_match, new_downloader
+from framesift.extractors import cannot_match, first_suitable, may_match, new_downloader
+from framesift.settings import DownloadSettings
 from framesift.synthetic import serve_handler
 
-FAST = DownloadOptions(socket_timeout=5, retries=0, timeout=60)
+
+def options(**download) -> DownloadSettings:
+    """Download settings: the schema's defaults, with ``download`` over them."""
+    return settings_for({"download": download}).download
+
+
+FAST = options(socket_timeout=5, retries=0, timeout=60)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,11 +49,11 @@ def _warm_yt_dlp(server: str) -> None:
         ydl.extract_info(f"{server}/page.html", download=False)
 
 
-def _download(url: str, out: Path, opts: DownloadOptions = FAST, vid: str = "vid"):
+def _download(url: str, out: Path, opts: DownloadSettings = FAST, vid: str = "vid"):
     return download_video(url, vid, out / f"{vid}.mp4", out / f"{vid}.info.json", opts)
 
 
-def _failure(url: str, out: Path, opts: DownloadOptions = FAST) -> DownloadFailed:
+def _failure(url: str, out: Path, opts: DownloadSettings = FAST) -> DownloadFailed:
     with pytest.raises(DownloadFailed) as caught:
         _download(url, out, opts)
     failure = caught.value
@@ -142,6 +149,9 @@ def test_success_writes_video_and_metadata(server: str, video_dir: Path, tmp_pat
     assert info["title"] == "alpha"
     assert info["source_id"] == "alpha"  # yt-dlp's own id: the stem, hence our own ids
     assert info["extractor"] == "generic" and info["ext"] == "mp4"
+    # yt-dlp knows nothing of a direct file's duration and size: read from the file by ffmpeg
+    assert info["duration"] == pytest.approx(3.0, abs=0.15)
+    assert (info["width"], info["height"], info["fps"]) == (160, 90, 10.0)
     assert isinstance(log, list)
     assert not [line for line in log if "is ignored" in line], log  # no "--paths is ignored"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha-1234.info.json", "alpha-1234.mp4"]
@@ -206,7 +216,7 @@ def test_http_503_is_transient(tmp_path: Path) -> None:
 def test_stalled_server_hits_the_socket_timeout_and_is_transient(
     stalling_server: str, tmp_path: Path
 ) -> None:
-    opts = DownloadOptions(socket_timeout=1, retries=0, timeout=3)
+    opts = options(socket_timeout=1, retries=0, timeout=3)
     started = time.monotonic()
     failure = _failure(f"{stalling_server}/alpha.mp4", tmp_path, opts)
     assert time.monotonic() - started < 8
@@ -218,7 +228,7 @@ def test_stalled_server_is_bounded_by_the_overall_timeout(
     stalling_server: str, tmp_path: Path
 ) -> None:
     """A long per-read timeout does not help yt-dlp: the whole call is bounded by ``timeout``."""
-    opts = DownloadOptions(socket_timeout=60, retries=0, timeout=2)
+    opts = options(socket_timeout=60, retries=0, timeout=2)
     started = time.monotonic()
     failure = _failure(f"{stalling_server}/alpha.mp4", tmp_path, opts)
     assert 2 <= time.monotonic() - started < 8
@@ -242,7 +252,7 @@ def test_interrupted_transfer_leaves_no_part_file_or_workdir(
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    opts = DownloadOptions(socket_timeout=10, retries=0, timeout=2)
+    opts = options(socket_timeout=10, retries=0, timeout=2)
     handler = _trickle_handler(video, chunk=256, pause=0.2)
     try:
         with serve_handler(handler) as base:
@@ -282,7 +292,7 @@ def test_format_selector() -> None:
 
 
 def test_ydl_options(tmp_path: Path) -> None:
-    opts = DownloadOptions(
+    opts = options(
         max_height=360, socket_timeout=7, retries=2, rate_limit="1.5M", proxy="socks5://h:1"
     )
     params = ydl_options(opts, tmp_path, logger=None)
@@ -331,6 +341,22 @@ def test_new_downloader_registers_the_default_extractors_in_order() -> None:
 def test_first_suitable_is_the_extractor_yt_dlp_picks(url: str) -> None:
     ydl = new_downloader({"quiet": True})
     assert first_suitable(ydl, url) == _yt_dlps_choice(ydl, url)
+
+
+def test_when_yt_dlp_internals_move_yt_dlp_chooses_itself(server: str, tmp_path: Path) -> None:
+    """A yt-dlp whose downloader has no ``_ies`` mapping and whose extractor classes lose their
+    pattern: the speed-up steps aside and the download still works (yt-dlp picks)."""
+
+    renamed = yt_dlp.YoutubeDL({"quiet": True})  # a real downloader, its extractor table gone
+    del renamed._ies
+    assert first_suitable(renamed, f"{server}/gamma.mp4") is None
+
+    class NoPattern(yt_dlp.extractor.generic.GenericIE):
+        _VALID_URL = None
+
+    assert not cannot_match(NoPattern, f"{server}/gamma.mp4", set())
+    meta, _ = _download(f"{server}/gamma.mp4", tmp_path)
+    assert meta["extractor"] == "generic"
 
 
 def test_first_suitable_compiles_few_url_patterns() -> None:

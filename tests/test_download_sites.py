@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from framesift.config import settings_for
 from framesift.download import (
     DownloadFailed,
-    DownloadOptions,
     classify,
     download_video,
     parse_cookies_from_browser,
@@ -86,7 +86,7 @@ def _cookie_gate(handler: _Recording, video: bytes) -> None:
 
 
 def _download(url: str, out: Path, log: logging.Logger | None = None, **options):
-    opts = DownloadOptions(**{**FAST, **options})
+    opts = settings_for({"download": {**FAST, **options}}).download
     return download_video(url, "vid", out / "vid.mp4", out / "vid.info.json", opts, log)
 
 
@@ -145,7 +145,9 @@ def test_cookies_from_browser_spec_is_parsed_like_yt_dlp() -> None:
         "Work",
     )
     params = ydl_options(
-        DownloadOptions(cookies_from_browser="firefox:/p/x"), Path("/w"), logger=None
+        settings_for({"download": {"cookies_from_browser": "firefox:/p/x"}}).download,
+        Path("/w"),
+        logger=None,
     )
     assert params["cookiesfrombrowser"] == ("firefox", "/p/x", None, None)
 
@@ -325,10 +327,12 @@ def test_runtime_is_handed_to_yt_dlp_without_the_venv_on_path(tmp_path: Path) ->
     probe = (
         "import json, subprocess\n"
         "from pathlib import Path\n"
-        "from framesift.download import DownloadOptions, js_runtime_for, ydl_options\n"
+        "from framesift.config import settings_for\n"
+        "from framesift.download import js_runtime_for, ydl_options\n"
+        "download = settings_for().download  # as a job builds it: the schema's defaults\n"
         "from framesift.jsruntime import challenge_providers\n"
-        "runtime = js_runtime_for(DownloadOptions())\n"
-        "params = ydl_options(DownloadOptions(), Path('.'), None, None, runtime)\n"
+        "runtime = js_runtime_for(download)\n"
+        "params = ydl_options(download, Path('.'), None, None, runtime)\n"
         "script = subprocess.run([runtime.path, 'eval', 'console.log(6 * 7)'],\n"
         "                        capture_output=True, text=True, timeout=60).stdout.strip()\n"
         "print(json.dumps({'js_runtimes': params['js_runtimes'], 'version': runtime.version(),\n"

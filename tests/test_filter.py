@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from framesift.config import settings_for
 from framesift.detect import (
     DetectOptions,
     DetectorFault,
@@ -15,10 +16,11 @@ from framesift.detect import (
     ModelError,
     labelling_settings,
     load_model,
+    model_roles,
     resolve_classes,
 )
 from framesift.filter import DETECTIONS, filter_frames
-from framesift.frames import FrameOptions, extract_frames
+from framesift.frames import extract_frames
 from framesift.synthetic import Shape, VideoSpec, make_video
 
 SQUARE = Shape("square", 300, 100, 80, 0.8, 2.2)
@@ -33,7 +35,7 @@ def frames_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         root / "clip.mp4", VideoSpec(duration=4.0, background="testsrc2", shapes=(SQUARE, CIRCLE))
     )
     out = root / "frames"
-    extract_frames(video, "clip", out, FrameOptions(mode="fps", fps=2.0))
+    extract_frames(video, "clip", out, settings_for({"frames": {"mode": "fps", "fps": 2.0}}).frames)
     return out
 
 
@@ -46,8 +48,10 @@ def _kept_times(out: Path) -> list[int]:
     return sorted(int(p.stem.rsplit("_", 1)[1]) for p in out.glob("*.jpg"))
 
 
-def _options(**kwargs) -> DetectOptions:
-    return DetectOptions(**{"imgsz": 320, "conf": 0.4, "device": "cpu", "batch": 3, **kwargs})
+def _options(**detection) -> DetectOptions:
+    """Detection options of a ``filter`` section (schema defaults for the rest)."""
+    flt = {"imgsz": 320, "conf": 0.4, "device": "cpu", "batch": 3, **detection}
+    return DetectOptions.of(settings_for({"filter": flt}).filter)
 
 
 def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
@@ -68,7 +72,7 @@ def test_keeps_exactly_the_frames_with_the_object(frames_dir, model, tmp_path):
 
 
 def test_class_selection(frames_dir, model, tmp_path):
-    detector = LocalDetector(model, _options(classes=("circle",)))
+    detector = LocalDetector(model, _options(classes=["circle"]))
     summary = filter_frames(frames_dir, tmp_path / "c", detector, "shapes")
     assert _kept_times(tmp_path / "c") == [2500, 3000, 3500]
     assert summary.kept == 3
@@ -84,7 +88,7 @@ def test_min_box_area_drops_small_boxes(frames_dir, model, tmp_path):
 def test_video_without_the_object_gives_empty_folder(tmp_path, model):
     video = make_video(tmp_path / "blank.mp4", VideoSpec(duration=2.0, background="smptehdbars"))
     frames = tmp_path / "frames"
-    extract_frames(video, "blank", frames, FrameOptions(fps=2.0))
+    extract_frames(video, "blank", frames, settings_for({"frames": {"fps": 2.0}}).frames)
     summary = filter_frames(frames, tmp_path / "kept", LocalDetector(model, _options()), "shapes")
     assert summary.kept == 0 and summary.frames_in == 4
     assert list((tmp_path / "kept").iterdir()) == [tmp_path / "kept" / DETECTIONS]
@@ -128,8 +132,7 @@ def test_a_failing_detector_raises_and_publishes_nothing(frames_dir, model, tmp_
     assert list(tmp_path.iterdir()) == []  # no result, no staging folder left
 
 
-FILTER = {"model": "m.pt", "conf": 0.4, "imgsz": 320, "classes": ["square"]}
-FILTER |= {"min_box_area": 0.0, "batch": 16, "device": "cpu", "half": True}
+FILTER = {"model": "m.pt", "conf": 0.4, "imgsz": 320, "classes": ["square"], "device": "cpu"}
 
 
 @pytest.mark.parametrize(
@@ -144,7 +147,41 @@ FILTER |= {"min_box_area": 0.0, "batch": 16, "device": "cpu", "half": True}
     ids=["defaults", "same-model", "conf", "imgsz", "other-model"],
 )
 def test_detect_settings_apply_without_a_separate_model(detect, reuse, conf, imgsz):
-    settings = labelling_settings(FILTER, detect)
-    assert settings["reuse_filter"] is reuse
-    assert (settings["conf"], settings["imgsz"]) == (conf, imgsz)
-    assert settings["model"] == (detect["model"] or "m.pt")
+    settings = settings_for({"filter": FILTER, "detect": detect})
+    labelling = labelling_settings(settings.filter, settings.detect)
+    assert labelling.reuse_filter is reuse
+    assert (labelling.detection.conf, labelling.detection.imgsz) == (conf, imgsz)
+    assert labelling.detection.model == (detect["model"] or "m.pt")
+    assert labelling.detection.classes == ("square",) and labelling.detection.device == "cpu"
+    separate = detect["model"] not in (None, "m.pt")
+    assert model_roles(settings) == {
+        "filter": settings.filter,
+        **({"detect": labelling.detection} if separate else {}),
+    }
+
+
+def test_labelling_params_keep_their_keys_and_order():
+    """The params dict (rules/common.smk: detect_settings) is Snakemake's rerun trigger: the
+    same repr as before settings were typed, so an upgrade reruns nothing."""
+    settings = settings_for({"filter": FILTER, "detect": {"conf": 0.6}})
+    labelling = labelling_settings(settings.filter, settings.detect)
+    params = labelling.as_params()
+    assert repr(params) == repr(
+        {
+            "model": "m.pt",
+            "conf": 0.6,
+            "imgsz": 320,
+            "classes": ["square"],
+            "min_box_area": 0.0,
+            "batch": 16,
+            "device": "cpu",
+            "half": True,
+            "reuse_filter": False,
+        }
+    )
+
+
+def test_no_detector_means_no_model_role():
+    assert model_roles(settings_for({"filter": {"model": "none"}})) == {}
+    only_labels = settings_for({"filter": {"model": "none"}, "detect": {"model": "m.pt"}})
+    assert set(model_roles(only_labels)) == {"detect"}

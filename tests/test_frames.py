@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from framesift.config import settings_for
 from framesift.frames import (
     MANIFEST,
     ExtractionFailed,
-    FrameOptions,
     extract_frames,
     frame_name,
     interval_times,
@@ -22,10 +23,17 @@ from framesift.frames import (
     write_empty,
 )
 from framesift.media import ffmpeg_binary
+from framesift.settings import FrameSettings
 from framesift.synthetic import VideoSpec, make_video, write_corrupt_video
 
 SIZE = "160x90"
 RATE = 10  # frames per second of every clip here: one frame = 100 ms
+
+
+def frame_settings(**frames) -> FrameSettings:
+    """The schema's ``frames`` defaults with ``frames`` over them (unchecked: tests may pass
+    values the schema would refuse)."""
+    return replace(settings_for().frames, **frames)
 
 
 def _ffmpeg(*args: str) -> None:
@@ -74,13 +82,13 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def every_frame(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     """Every frame of the 3 s clip by its start time in ms (fps mode at the clip's own rate)."""
     out = tmp_path_factory.mktemp("every") / "frames"
-    frames = extract_frames(clips["three"], "vid", out, FrameOptions(fps=float(RATE)))
+    frames = extract_frames(clips["three"], "vid", out, frame_settings(fps=float(RATE)))
     assert [f.timestamp_ms for f in frames] == list(range(0, 3000, 100))
     return {f.timestamp_ms: _grey(out / f.file) for f in frames}
 
 
 def _extract(video: Path, out: Path, **options) -> list[int]:
-    frames = extract_frames(video, "vid", out, FrameOptions(**options))
+    frames = extract_frames(video, "vid", out, frame_settings(**options))
     return [f.timestamp_ms for f in frames]
 
 
@@ -139,7 +147,7 @@ def test_each_picture_is_the_frame_on_screen_at_its_timestamp(
     frame, so a neighbouring frame is clearly different)."""
     reference = every_frame
     out = tmp_path / "frames"
-    frames = extract_frames(clips["three"], "vid", out, FrameOptions(**options))
+    frames = extract_frames(clips["three"], "vid", out, frame_settings(**options))
     for frame in frames:
         picture = _grey(out / frame.file)
         distance, shown = min((np.abs(picture - ref).mean(), t) for t, ref in reference.items())
@@ -208,7 +216,7 @@ def test_max_width_never_upscales(clips: dict[str, Path], tmp_path: Path) -> Non
 
 def test_manifest_and_file_names_match_the_files(clips: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "frames"
-    frames = extract_frames(clips["three"], "my_vid-1", out, FrameOptions(mode="fps", fps=2.0))
+    frames = extract_frames(clips["three"], "my_vid-1", out, frame_settings(mode="fps", fps=2.0))
     assert read_manifest(out / MANIFEST) == frames
     listed = [f.file for f in frames]
     assert sorted(p.name for p in out.iterdir()) == sorted([*listed, MANIFEST])
@@ -245,7 +253,7 @@ def test_undecodable_input_raises_and_leaves_nothing(
 ) -> None:
     out = tmp_path / "frames"
     with pytest.raises(ExtractionFailed) as failure:
-        extract_frames(clips[bad], "vid", out, FrameOptions(mode=mode))
+        extract_frames(clips[bad], "vid", out, frame_settings(mode=mode))
     assert str(failure.value).strip()
     assert "\n" not in str(failure.value)
     assert not out.exists()
@@ -256,14 +264,14 @@ def test_failed_rerun_keeps_the_previous_frames(clips: dict[str, Path], tmp_path
     out = tmp_path / "frames"
     before = _extract(clips["three"], out, mode="fps", fps=1.0)
     with pytest.raises(ExtractionFailed):
-        extract_frames(clips["corrupt"], "vid", out, FrameOptions())
+        extract_frames(clips["corrupt"], "vid", out, frame_settings())
     assert [f.timestamp_ms for f in read_manifest(out / MANIFEST)] == before
     assert _leftovers(tmp_path) == []
 
 
 def test_unknown_mode_is_rejected(clips: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="bogus"):
-        extract_frames(clips["three"], "vid", tmp_path / "f", FrameOptions(mode="bogus"))
+        extract_frames(clips["three"], "vid", tmp_path / "f", frame_settings(mode="bogus"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -293,10 +301,10 @@ def test_threads_bound_every_ffmpeg_input_output_and_filter_graph(
 
     monkeypatch.setattr(frames_module, "_run", recording)
     settings = {"mode": mode, "interval": 1.0}
-    default = extract_frames(clips["three"], "v", tmp_path / "a", FrameOptions(**settings))
+    default = extract_frames(clips["three"], "v", tmp_path / "a", frame_settings(**settings))
     assert calls and not any("-threads" in a or "-filter_threads" in a for a in calls)
     calls.clear()
-    two = extract_frames(clips["three"], "v", tmp_path / "b", FrameOptions(**settings, threads=2))
+    two = extract_frames(clips["three"], "v", tmp_path / "b", frame_settings(**settings), threads=2)
     assert two == default
     assert calls
     for args in calls:

@@ -24,10 +24,10 @@ from framesift.lifecycle import (
     generation,
     read_record,
     request_retry,
-    video_states,
     write_record,
 )
 from framesift.stagejob import Outcome, StageFailed, StageJob, run_video_stage
+from framesift.video_states import totals, video_states
 
 LOG = logging.getLogger("test-lifecycle")
 
@@ -96,18 +96,24 @@ def test_retry_failed_marks_only_failed_stages_of_the_named_videos(tmp_path: Pat
 def test_video_state_comes_from_the_first_unfinished_stage(tmp_path: Path) -> None:
     layout = _layout(tmp_path)
     for stage in ("download", "frames", "filter"):
-        write_record(layout.record(stage, "ok"), StageRecord("ok", stage, DONE, count=4))
+        for vid in ("ok", "dup"):
+            write_record(layout.record(stage, vid), StageRecord(vid, stage, DONE, count=4))
     write_record(layout.record("download", "half"), StageRecord("half", "download", DONE))
     write_record(
         layout.record("download", "bad"),
         StageRecord("bad", "download", TRANSIENT, "HTTP 503", attempts=1, max_attempts=3),
     )
     write_record(layout.record("frames", "bad"), StageRecord("bad", "frames", SKIPPED))
-    layout.summary.write_text(json.dumps({"videos": {"ok": {"in_dataset": 2}}}))
-    states = {
-        s.video_id: s for s in video_states(layout, [(v, "") for v in ("ok", "half", "bad", "new")])
-    }
+    aggregated = {"ok": {"in_dataset": 2}, "dup": {"in_dataset": 0}}
+    layout.summary.write_text(json.dumps({"videos": aggregated}))
+    videos = [(v, "") for v in ("ok", "dup", "half", "bad", "new")]
+    states = {s.video_id: s for s in video_states(layout, videos)}
     assert states["ok"].state == "in dataset" and states["ok"].in_dataset == 2
+    # finished, but all its frames were near-duplicates of other videos': not "in dataset"
+    dup = states["dup"]
+    assert (dup.state, dup.in_dataset, dup.failed) == ("done, 0 images", 0, False)
+    assert "near-duplicate" in dup.reason
+    assert totals(list(states.values())).done == 2
     assert states["ok"].frames == 4
     assert states["half"].state == "downloaded"
     assert states["new"].state == "pending"
@@ -127,7 +133,7 @@ def test_records_of_removed_urls_are_archived(tmp_path: Path) -> None:
 
 
 def _job(tmp_path: Path, stage: str = "frames", **kw) -> StageJob:
-    return StageJob(stage, "v", "http://x/v.mp4", _layout(tmp_path), **kw)
+    return StageJob(stage, "v", "http://x/v.mp4", _layout(tmp_path), **{"max_attempts": 3, **kw})
 
 
 def test_stage_job_retries_in_run_then_completes_the_chain(tmp_path: Path) -> None:
@@ -224,3 +230,71 @@ def test_status_bad_input_is_one_line(tmp_path: Path, broken: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("framesift status: "), proc.stderr
     expected = "does not exist" if broken == "missing-urls" else "retry.max_attempts"
     assert expected in lines[0]
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 64 KiB tmpfs (root only, as in CI): writes past its size fail with ENOSPC."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder: Path) -> None:
+    """Write into ``folder`` until the file system refuses (ENOSPC)."""
+    import errno
+
+    with pytest.raises(OSError) as full, open(folder / "filler", "wb") as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+            filler.flush()
+    assert full.value.errno == errno.ENOSPC
+
+
+def test_a_full_disk_ends_in_a_transient_record(tmp_path: Path, full_disk: Path) -> None:
+    """The body and the empty result both hit the full disk: the job fails, and its record
+    (on another disk) says why, as a transient failure that the next run retries."""
+
+    def body() -> Outcome:
+        (full_disk / "kept").mkdir()
+        _fill(full_disk / "kept")
+        (full_disk / "kept" / "more.jpg").write_bytes(b"\0" * 8192)  # raises: disk full
+        return Outcome()
+
+    def placeholder() -> None:
+        (full_disk / "kept" / "empty.json").write_text("{}" * 4096)
+
+    job = _job(tmp_path, "filter")
+    assert run_video_stage(job, body, placeholder, LOG) == 1
+    record = read_record(job.record_path)
+    assert record is not None and record.outcome == TRANSIENT
+    assert "No space left on device" in record.reason
+    assert "could not be written either" in record.reason
+
+
+def test_stage_errors_on_a_full_disk_are_one_line(tmp_path: Path, full_disk: Path) -> None:
+    """The aggregate (no wildcards) failing on a full disk whose log cannot be written either:
+    one stderr line without an empty video id, and no `--- Logging error ---` dumps."""
+    log = full_disk / "build_dataset.log"
+    code = (
+        "import types\n"
+        "from framesift.stagelog import run_stage\n"
+        "def body(smk, log):\n"
+        "    log.info('x' * 200000)\n"  # fails: the disk is full
+        "    raise OSError(28, 'No space left on device')\n"
+        f"smk = types.SimpleNamespace(log=[{str(log)!r}], wildcards={{}})\n"
+        "run_stage('build_dataset', body, smk)\n"
+    )
+    _fill(full_disk)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["framesift build_dataset: OSError: [Errno 28] No space left on device"]

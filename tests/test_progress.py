@@ -6,8 +6,9 @@ import logging
 import re
 from pathlib import Path
 
-from framesift.download import DownloadOptions, download_video
-from framesift.frames import FrameOptions, extract_frames
+from framesift.config import settings_for
+from framesift.download import download_video
+from framesift.frames import extract_frames
 from framesift.progress import Progress, download_hook
 
 
@@ -73,10 +74,13 @@ def test_real_download_and_extraction_log_progress(server: str, tmp_path: Path) 
     log = _file_logger(log_file, "p3")
     out = tmp_path / "out"
     out.mkdir()
-    options = DownloadOptions(socket_timeout=5, retries=0, timeout=60)
+    settings = settings_for(
+        {"download": {"socket_timeout": 5, "retries": 0, "timeout": 60}, "frames": {"fps": 2.0}}
+    )
+    options = settings.download
     video = out / "v.mp4"
     download_video(f"{server}/alpha.mp4", "v", video, out / "v.info.json", options, log)
-    frames = extract_frames(video, "v", out / "frames", FrameOptions(fps=2.0), log)
+    frames = extract_frames(video, "v", out / "frames", settings.frames, log)
     text = log_file.read_text()
     assert re.search(r"^download: 100\.0% of [\d.]+ KiB.*, done$", text, re.MULTILINE), text
     done = rf"^extract: {len(frames)} frames \([\d.]+ frames/s\), done$"

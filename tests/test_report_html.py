@@ -14,12 +14,25 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image, ImageDraw
 
+from framesift.clusters import ClusterRow, write_cluster_table
 from framesift.dataset import Box, DatasetImage, write_dataset
+from framesift.hash_table import hex_distance
 from framesift.hashing import hash_image
 from framesift.layout import STAGES, Layout
-from framesift.lifecycle import DONE, PERMANENT, SKIPPED, StageRecord, failures_of, write_record
+from framesift.lifecycle import (
+    DONE,
+    EMPTY,
+    PERMANENT,
+    SKIPPED,
+    StageRecord,
+    failures_of,
+    write_record,
+)
 from framesift.report import summary_dict
-from framesift.report_html import THUMBS, sample_images, write_html_report
+from framesift.report_data import DatasetEntry, sample_images
+from framesift.report_diff import Changes
+from framesift.report_html import THUMBS, write_html_report
+from framesift.report_sections import changes_since, plural
 
 CLASSES = ["square", "circle"]
 W, H = 480, 270
@@ -104,36 +117,50 @@ def _add_failed(layout: Layout, vid: str, url: str) -> None:
 def _write_clusters(
     layout: Layout, images: list[DatasetImage], distance: int | None = None
 ) -> None:
-    """One cluster per dataset image; the dropped frame joins its predecessor's cluster."""
-    header = ["cluster", "video_id", "file", "timestamp_ms", "hash", "kept", "representative"]
-    if distance is not None:
-        header.append("distance")
-    lines = ["\t".join(header)]
+    """One cluster per dataset image; the dropped frame joins its predecessor's cluster, at the
+    Hamming distance of the two frames' hashes (or ``distance`` when given)."""
+    rows = []
     for k, img in enumerate(images):
         hex_ = str(hash_image(Image.open(img.source)))
-        row = [str(k), img.video_id, img.name, str(img.timestamp_ms), hex_, "1"]
-        row += [f"{img.video_id}/{img.name}"] + (["0"] if distance is not None else [])
-        lines.append("\t".join(row))
+        kept = f"{img.video_id}/{img.name}"
+        rows.append(ClusterRow(k, img.video_id, img.name, img.timestamp_ms, hex_, True, kept, 0))
         if (img.video_id, img.timestamp_ms + 500) == DROPPED:
             vid, ts = DROPPED
             hex_dup = str(hash_image(Image.open(layout.filtered(vid) / _frame_name(vid, ts))))
-            dup = [str(k), vid, _frame_name(vid, ts), str(ts), hex_dup, "0", row[6]]
-            lines.append("\t".join(dup + ([str(distance)] if distance is not None else [])))
-    layout.clusters.parent.mkdir(parents=True, exist_ok=True)
-    layout.clusters.write_text("\n".join(lines) + "\n")
+            d = hex_distance(hex_, hex_dup) if distance is None else distance
+            rows.append(ClusterRow(k, vid, _frame_name(vid, ts), ts, hex_dup, False, kept, d))
+    write_cluster_table(layout.clusters, rows)
 
 
-def _build(layout: Layout, videos: dict, failed=FAILED, distance: int | None = None) -> dict:
+def _add_empty(layout: Layout, vid: str, url: str) -> None:
+    """A video that finished with no frame showing a wanted class (not a failure)."""
+    for stage in STAGES[:2]:
+        write_record(layout.record(stage, vid), StageRecord(vid, stage, DONE, url=url, count=4))
+    reason = "no frame shows square, circle (of 4 frames)"
+    write_record(layout.record("filter", vid), StageRecord(vid, "filter", EMPTY, reason, url))
+
+
+def _build(
+    layout: Layout,
+    videos: dict,
+    failed=FAILED,
+    distance: int | None = None,
+    empty: tuple[str, str] | None = None,
+) -> dict:
     """Write a whole small results folder; return the run's summary (report.summary_dict)."""
     images: list[DatasetImage] = []
     for vid, spec in videos.items():
         images += _add_video(layout, vid, spec)
     _add_failed(layout, *failed)
+    listed = [*videos.items(), (failed[0], (failed[1], "", 0, {}))]
+    if empty is not None:
+        _add_empty(layout, *empty)
+        listed.append((empty[0], (empty[1], "", 0, {})))
     dataset = write_dataset(images, CLASSES, layout.dataset, 0.5, 0)
     dataset["warning"] = "only 2 videos: the val split is one video"
     _write_clusters(layout, images, distance)
     per_video = {}
-    for vid, (url, _, _, frames) in [*videos.items(), (failed[0], (failed[1], "", 0, {}))]:
+    for vid, (url, _, _, frames) in listed:
         n = sum(1 for i in images if i.video_id == vid)
         per_video[vid] = {
             "url": url,
@@ -257,11 +284,50 @@ def test_report_tables_escaping_and_offline(results: tuple[Layout, dict]) -> Non
         assert row in text
 
 
-def test_distance_column_is_read_by_name(tmp_path: Path) -> None:
+def test_dedup_distance_comes_from_the_cluster_table(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "results")
-    summary = _build(layout, VIDEOS, distance=7)  # not the hashes' distance: must be the column's
+    summary = _build(layout, VIDEOS, distance=7)  # not the hashes' distance: must be the table's
     text = write_html_report(layout, _videos(VIDEOS), summary).read_text()
     assert "d = 7<" in text
+
+
+def test_old_cluster_table_layout_is_refused(results: tuple[Layout, dict]) -> None:
+    """No fallback for a clusters.tsv without the distance column (it computed hashes' distance)."""
+    layout, summary = results
+    lines = layout.clusters.read_text().splitlines()
+    layout.clusters.write_text("\n".join(line.rsplit("\t", 1)[0] for line in lines) + "\n")
+    with pytest.raises(ValueError, match="expected columns"):
+        write_html_report(layout, _videos(VIDEOS), summary)
+
+
+def test_no_matching_frame_is_not_counted_as_a_failure(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "results")
+    empty = ("nomatch", "https://example.test/nomatch.mp4")
+    summary = _build(layout, VIDEOS, empty=empty)
+    assert {f["state"] for f in summary["failures"]} == {"failed-permanent", "empty"}
+    text = write_html_report(layout, [*_videos(VIDEOS), empty], summary).read_text()
+    assert "<b>1</b><span>failed videos</span>" in text
+    assert "<b>1</b><span>no matching frame</span>" in text
+    assert 'class="badge other">empty<' in text
+    assert '<td class="reason">filter: no frame shows square, circle (of 4 frames)</td>' in text
+    assert '<td class="reason bad">download: HTTP Error 404' in text
+
+
+def test_changes_name_counts_in_plural() -> None:
+    changes = Changes("2026-01-01T00:00:00+00:00", ("a.jpg", "b.jpg"), ("c.jpg",), ("d", "e"), ())
+    text = changes_since(changes)
+    assert "<b>2 new videos</b>: <code>d</code>, <code>e</code>" in text
+    assert "<b>2 images added</b>" in text and "<b>1 image removed</b>" in text
+    gone = changes_since(Changes("x", (), (), (), ("f", "g", "h")))
+    assert "<b>3 videos no longer listed</b>" in gone
+
+
+def test_plural() -> None:
+    assert plural(1, "new video", "new videos") == "1 new video"
+    assert plural(2, "new video", "new videos") == "2 new videos"
+    assert plural(0, "frame") == "0 frames"
+    assert plural(1, "box") == "1 box" and plural(3, "box") == "3 boxes"
+    assert plural(1200, "image added", "images added") == "1,200 images added"
 
 
 def test_changes_since_previous_report_and_stale_thumbs(tmp_path: Path) -> None:
@@ -300,15 +366,14 @@ def test_changes_since_previous_report_and_stale_thumbs(tmp_path: Path) -> None:
 
 def test_sample_is_spread_over_videos_and_deterministic() -> None:
     rows = [
-        {"video_id": vid, "image": f"images/train/{vid}_{t:09d}.jpg", "timestamp_ms": str(t)}
+        DatasetEntry(f"images/train/{vid}_{t:09d}.jpg", "train", vid, t, 1)
         for vid, n in (("big", 100), ("mid", 10), ("small", 2))
         for t in range(n)
     ]
     picked = sample_images(rows, 20)
     assert len(picked) == 20
     per_video = {
-        v: [int(r["timestamp_ms"]) for r in picked if r["video_id"] == v]
-        for v in ("big", "mid", "small")
+        v: [r.timestamp_ms for r in picked if r.video_id == v] for v in ("big", "mid", "small")
     }
     assert {v: len(ts) for v, ts in per_video.items()} == {"big": 9, "mid": 9, "small": 2}
     assert per_video["big"] == sorted(per_video["big"])

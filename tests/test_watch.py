@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import logging
 import os
 import re
 import signal
@@ -20,18 +21,24 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from conftest import REPO, Workflow
 
+from framesift.config import ConfigError
 from framesift.frames import MANIFEST, read_manifest
+from framesift.run_record import RunRecord, write_run_record
 from framesift.urls import video_id
 from framesift.watch import (
     DEFAULT_SNAKEMAKE_ARGS,
+    STOP_NOISE,
     RunResult,
     SnakemakeRunner,
     Watcher,
     observe,
+    plan_watch,
     snakemake_args,
     snakemake_workdir,
+    stop_observer,
 )
 
 LINE = re.compile(r"^(\S+) (?:run (\d+)|watch) (\w+)")
@@ -308,6 +315,43 @@ def test_snakemake_args():
     assert snakemake_workdir(["-d", "/abs", "--directory=/other"], "/cwd") == Path("/other")
 
 
+def _write_yaml(path: Path, data: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_watched_file_is_the_urls_of_the_config_snakemake_gets(tmp_path):
+    _write_yaml(tmp_path / "config" / "config.yaml", {"urls": "other.txt"})
+    _write_yaml(tmp_path / "b.yaml", {"urls": "b.txt"})
+    cores = ["--cores", "1"]
+    assert plan_watch(None, cores, tmp_path).urls_file == tmp_path / "other.txt"
+    plan = plan_watch(None, [*cores, "--configfile", "b.yaml"], tmp_path)
+    assert (plan.urls_file, plan.args) == (tmp_path / "b.txt", [*cores, "--configfile", "b.yaml"])
+    plan = plan_watch(None, [*cores, "--configfile=b.yaml", "-C", "urls=c.txt"], tmp_path)
+    assert plan.urls_file == tmp_path / "c.txt"
+    run = tmp_path / "run"  # --directory: the config and the URL file are Snakemake's there
+    _write_yaml(run / "config" / "config.yaml", {"urls": "in-run.txt"})
+    assert plan_watch(None, ["-d", "run"], tmp_path).urls_file == run / "in-run.txt"
+    assert plan_watch("mine.txt", [], tmp_path).urls_file == tmp_path / "mine.txt"
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        plan_watch(None, ["--configfile", "missing.yaml"], tmp_path)
+
+
+def test_without_config_options_the_last_runs_config_is_handed_on(tmp_path):
+    other = _write_yaml(tmp_path / "other.yaml", {"urls": "other.txt"})
+    record = RunRecord(tmp_path, (other,), {"urls": "rec.txt"}, tmp_path, tmp_path / "results")
+    assert write_run_record(record)
+    plan = plan_watch(None, ["--cores", "1"], tmp_path)
+    assert plan.args == ["--cores", "1", "--configfile", str(other), "--config", "urls=rec.txt"]
+    assert plan.urls_file == tmp_path / "rec.txt"
+    plan = plan_watch("mine.txt", ["--cores", "1"], tmp_path)  # --urls wins over the record's
+    mine = (tmp_path / "mine.txt").resolve()
+    assert plan.args == ["--cores", "1", "--configfile", str(other), "--config", f"urls={mine}"]
+    explicit = plan_watch(None, ["--config", "urls=x.txt"], tmp_path)  # options win
+    assert (explicit.args, explicit.urls_file) == (["--config", "urls=x.txt"], tmp_path / "x.txt")
+
+
 # -- file events, with real watchdog ------------------------------------------------------------
 def test_observe_sees_saves_atomic_replaces_and_recreation(tmp_path):
     urls = tmp_path / "config" / "urls.txt"
@@ -331,8 +375,24 @@ def test_observe_sees_saves_atomic_replaces_and_recreation(tmp_path):
         assert changes(urls.unlink)
         assert changes(lambda: urls.write_text("four\n"))
     finally:
-        observer.stop()
-        observer.join(5)
+        stop_observer(observer)
+
+
+def test_stopping_the_observer_logs_nothing(tmp_path, caplog):
+    """watchdog's inotify emitter logs "queue_events() called when the thread is inactive" when
+    it is stopped while reading an event; framesift watch printed it on every such stop."""
+    urls = tmp_path / "urls.txt"
+    caplog.set_level(logging.DEBUG, logger="watchdog")
+    for _ in range(20):  # stop while events arrive: the race that logged the line
+        observer = observe(urls, lambda: None)
+        writer = threading.Thread(target=lambda: [urls.write_text("x") for _ in range(300)])
+        writer.start()
+        time.sleep(0.01)
+        stop_observer(observer)
+        writer.join()
+        assert not observer.is_alive()
+    logging.getLogger("watchdog.observers.inotify").error(f"InotifyEmitter.{STOP_NOISE}")
+    assert not [r for r in caplog.records if STOP_NOISE in r.getMessage()]
 
 
 # -- the command, with real Snakemake -------------------------------------------------------------
@@ -375,18 +435,19 @@ def kill_processes_in(root: Path) -> None:
 
 
 class WatchProcess:
-    """``python -m framesift.cli watch`` on a workflow directory, and its log."""
+    """``python -m framesift.cli watch`` on a workflow directory (with ``args``, else the
+    config's URL file and the ``frames`` target), and its log."""
 
-    def __init__(self, workflow: Workflow) -> None:
+    def __init__(self, workflow: Workflow, args: list[str] | None = None) -> None:
         workflow.write_config()
         if not workflow.urls_file.exists():
             workflow.write_urls(["# urls"])
         self.root, self.log = workflow.root, workflow.root / "logs" / "watch.log"
-        command = [
-            sys.executable, "-m", "framesift.cli", "watch",
+        args = args or [
             "--urls", str(workflow.urls_file), "--debounce", "0.5",
             "--", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", "frames",
         ]  # fmt: skip
+        command = [sys.executable, "-m", "framesift.cli", "watch", *args]
         self.stdout = (self.root / "watch.out").open("w")
         self.proc = subprocess.Popen(
             command, cwd=self.root, stdout=self.stdout, stderr=subprocess.STDOUT
@@ -443,8 +504,8 @@ class WatchProcess:
 def watch(workflow: Workflow) -> Iterator[Callable[..., WatchProcess]]:
     started: list[WatchProcess] = []
 
-    def start() -> WatchProcess:
-        started.append(WatchProcess(workflow))
+    def start(args: list[str] | None = None) -> WatchProcess:
+        started.append(WatchProcess(workflow, args))
         return started[-1]
 
     yield start
@@ -594,6 +655,37 @@ def test_waits_while_another_snakemake_holds_the_lock(workflow, watch, server, t
     assert len(w.events("started")) == 1
     assert frames_done(workflow) == {video_id(url)}
     assert "0 failures recorded" in w.events("finished")[0][3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("named_in", ["config/config.yaml", "--configfile other.yaml"])
+def test_watch_follows_the_urls_of_the_config_it_hands_snakemake(workflow, watch, named_in):
+    """`urls: other.txt` in the config: a change of other.txt reruns (config/urls.txt is not the
+    URL file then); dry runs keep it fast. The stop leaves no stray watchdog line."""
+    workflow.write_urls(["https://example.org/not-in-use.mp4"])
+    other = workflow.root / "other.txt"
+    other.write_text("https://example.org/first.mp4\n")
+    snakemake = ["--snakefile", str(REPO / "Snakefile"), "--cores", "1", "--dry-run"]
+    if named_in == "config/config.yaml":
+        workflow.config["urls"] = "other.txt"
+    else:
+        (workflow.root / "other.yaml").write_text("urls: other.txt\n")
+        snakemake += ["--configfile", "other.yaml"]
+    w = watch(["--debounce", "0.5", "--", *snakemake])
+    w.wait(lambda: w.events("finished"), 120, "run 1")
+    append(other, "https://example.org/second.mp4")
+    w.wait(lambda: len(w.events("finished")) == 2, 120, "run 2 after other.txt changed")
+    started = [item[3] for item in w.events("started")]
+    assert "run 2 started (change): 2 videos (+1 -0)" in started[1], started
+    output = w.root / w.events("finished")[1][3].rsplit("; output ", 1)[1]
+    assert video_id("https://example.org/second.mp4") in output.read_text()
+    assert "not-in-use" not in output.read_text()
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.proc.wait(60) == 0
+    w.stdout.flush()
+    printed = (w.root / "watch.out").read_text()
+    assert "watch stopped" in printed
+    assert STOP_NOISE not in printed and "Traceback" not in printed, printed
 
 
 def test_a_deleted_url_file_is_no_change(session):

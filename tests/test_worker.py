@@ -16,33 +16,30 @@ import pytest
 from conftest import wait_until, worker_processes
 from PIL import Image
 
+from framesift.config import settings_for
 from framesift.detect import DetectOptions, DetectorFault, LocalDetector, load_model
-from framesift.frames import FrameOptions, extract_frames
+from framesift.frames import extract_frames
 from framesift.hash_table import HashSpec
 from framesift.hashing import sharpness
+from framesift.pythonpath import LIBRARY_ROOT, library_pythonpath
+from framesift.run_owner import RUN_OWNER_ENV, claim_run, host_name, run_pid, start_time
 from framesift.synthetic import Shape, VideoSpec, make_video
-from framesift.worker_client import (
-    RUN_OWNER_ENV,
-    WorkerClient,
-    WorkerSpec,
-    claim_run,
-    connect,
-    host_name,
-    run_pid,
-    socket_path,
-    start_time,
-)
+from framesift.worker_client import WorkerClient, WorkerSpec, connect, socket_path
 
-SETTINGS = {
-    "model": "framesift:shapes",
-    "conf": 0.4,
-    "imgsz": 320,
-    "batch": 4,
-    "device": "cpu",
-    "half": True,
-    "classes": [],
-    "min_box_area": 0.0,
-}
+FILTER = {"model": "framesift:shapes", "conf": 0.4, "imgsz": 320, "batch": 4, "device": "cpu"}
+
+
+def _settings(idle_timeout: float = 30, **detection):
+    """The settings of a run with the shipped model (``detection``: other ``filter.*``)."""
+    worker = {"idle_timeout": idle_timeout}
+    return settings_for({"filter": {**FILTER, **detection}, "worker": worker})
+
+
+def _spec(idle_timeout: float = 30, **detection) -> WorkerSpec:
+    settings = _settings(idle_timeout, **detection)
+    return WorkerSpec.of(settings.filter, settings.worker)
+
+
 SQUARE = Shape("square", 300, 100, 80, 0.8, 2.2)
 CIRCLE = Shape("circle", 120, 120, 90, 1.6, 3.2)
 MID_SQUARE = Shape("square", 200, 80, 80, 0.8, 2.2)
@@ -63,7 +60,7 @@ def frame_sets(tmp_path_factory: pytest.TempPathFactory) -> list[list[Path]]:
     for k, spec in enumerate(specs):
         video = make_video(root / f"v{k}.mp4", spec)
         frames = root / f"frames{k}"
-        extract_frames(video, f"v{k}", frames, FrameOptions(fps=2.0))
+        extract_frames(video, f"v{k}", frames, settings_for({"frames": {"fps": 2.0}}).frames)
         sets.append(sorted(frames.glob("*.jpg")))
     (root / "frames0" / "broken.jpg").write_bytes(b"not a jpeg")
     sets[0].append(root / "frames0" / "broken.jpg")
@@ -83,7 +80,7 @@ def _plain(results) -> list:
 
 
 # per client: the hash each request asks for (the worker's key does not depend on it)
-HASHING = [HashSpec("phash", 8), HashSpec("dhash", 8, negatives=True), None]
+HASHING = [HashSpec("phash", 8, negatives=False), HashSpec("dhash", 8, negatives=True), None]
 IMAGEHASH = {"phash": imagehash.phash, "dhash": imagehash.dhash}
 
 
@@ -158,7 +155,7 @@ def test_concurrent_clients_get_the_in_process_results(frame_sets, workdir):
     socket and folder are private."""
     owner = _owner()
     try:
-        spec = WorkerSpec.from_settings(SETTINGS, idle_timeout=30)
+        spec = _spec()
         results: dict[int, list] = {}
 
         def run(k: int) -> None:
@@ -170,7 +167,7 @@ def test_concurrent_clients_get_the_in_process_results(frame_sets, workdir):
             thread.start()
         for thread in threads:
             thread.join(120)
-        local = LocalDetector(load_model("framesift:shapes"), DetectOptions.from_settings(SETTINGS))
+        local = LocalDetector(load_model("framesift:shapes"), DetectOptions.of(_settings().filter))
         for k in range(3):
             in_process = list(local.detect_paths(frame_sets[k], HASHING[k]))
             _assert_same_detections(_plain(results[k]), _plain(in_process))
@@ -199,31 +196,60 @@ def test_concurrent_clients_get_the_in_process_results(frame_sets, workdir):
 
 def test_settings_and_model_files_key_the_worker(workdir, shapes_model):
     """Another conf or another model file is another worker (another socket)."""
-    base = WorkerSpec.from_settings(SETTINGS)
-    other_conf = WorkerSpec.from_settings({**SETTINGS, "conf": 0.5})
+    base = _spec()
+    other_conf = _spec(conf=0.5)
     copy = workdir / "copy.pt"
     copy.write_bytes(shapes_model.read_bytes())
-    other_model = WorkerSpec.from_settings({**SETTINGS, "model": str(copy)})
+    other_model = _spec(model=str(copy))
     addresses = {socket_path(spec, 1) for spec in (base, other_conf, other_model)}
     assert len(addresses) == 3
     assert socket_path(base, 1) != socket_path(base, 2)  # another run, another worker
-    assert socket_path(WorkerSpec.from_settings(dict(SETTINGS)), 1) == socket_path(base, 1)
+    assert socket_path(_spec(), 1) == socket_path(base, 1)
+    assert socket_path(_spec(idle_timeout=5), 1) == socket_path(base, 1)  # not a model setting
+    assert WorkerSpec.from_json(base.to_json()) == base
+
+
+def test_workers_import_this_framesift() -> None:
+    """A started worker (and every job, rules/common.smk) gets this framesift's folder first
+    on PYTHONPATH, once, before the entries that were there."""
+    root = "/opt/framesift/src"
+    assert library_pythonpath("", root) == root
+    assert library_pythonpath(f"/a{os.pathsep}{root}{os.pathsep}/b", root) == os.pathsep.join(
+        [root, "/a", "/b"]
+    )
+    once = library_pythonpath("/a", root)
+    assert library_pythonpath(once, root) == once
+    assert library_pythonpath(None).split(os.pathsep)[0] == LIBRARY_ROOT
+    assert Path(LIBRARY_ROOT, "framesift", "worker.py").is_file()
 
 
 def test_idle_worker_exits_and_leaves_no_socket(frame_sets, workdir):
-    spec = WorkerSpec.from_settings(SETTINGS, idle_timeout=1)
+    spec = _spec(idle_timeout=1)
     client = WorkerClient(spec, owner=0)
     assert client.names == {0: "square", 1: "circle"}
     assert len(worker_processes(workdir)) == 1
     assert wait_until(lambda: not worker_processes(workdir), 15)
     assert not client.address.exists()
-    assert "exiting: idle for 1 s" in client.log.read_text()
+    assert "exiting: idle for 1 s" in client.log_file.read_text()
+
+
+def test_the_worker_log_has_no_deprecation_warning(frame_sets, workdir, monkeypatch):
+    """ultralytics' own warnings reach the worker's log (YOLO_VERBOSE on, as outside the
+    tests); none says an option framesift passes is deprecated ('half' in ultralytics 8.4)."""
+    monkeypatch.setenv("YOLO_VERBOSE", "True")
+    client = WorkerClient(_spec(idle_timeout=60), owner=0)
+    assert sum(1 for r in client.detect_paths(frame_sets[0], HASHING[0]) if r.detections) >= 2
+    assert client.stop()
+    assert wait_until(lambda: not worker_processes(workdir), 10)
+    log = client.log_file.read_text()
+    assert "frames answered" in log and "exiting: asked to stop" in log, log
+    assert "deprecated" not in log.lower(), log
 
 
 def test_a_worker_killed_mid_request_is_a_fault_and_the_next_client_recovers(frame_sets, workdir):
     """SIGKILL mid-request: the client raises DetectorFault (a transient failure, never "no
     frame matched"); the stale socket does not block the next client, which starts a worker."""
-    spec = WorkerSpec.from_settings({**SETTINGS, "batch": 1}, idle_timeout=30)
+    spec = _spec(batch=1)
     client = WorkerClient(spec, owner=0)
     many = frame_sets[0][:1] * 3000  # seconds of work: the kill lands mid-request
     answers = client.detect_paths(many)
@@ -247,7 +273,7 @@ def test_a_worker_killed_mid_request_is_a_fault_and_the_next_client_recovers(fra
 def test_a_model_that_cannot_load_is_a_fault_with_the_reason(workdir, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
-    spec = WorkerSpec.from_settings({**SETTINGS, "model": str(bad)}, idle_timeout=5)
+    spec = _spec(idle_timeout=5, model=str(bad))
     with pytest.raises(
         DetectorFault, match="worker cannot use the model: cannot load model .*bad.pt"
     ):
@@ -257,7 +283,7 @@ def test_a_model_that_cannot_load_is_a_fault_with_the_reason(workdir, tmp_path):
 
 def test_framesift_workers_lists_and_stops_them(workdir):
     """`framesift workers` shows the running worker; `--stop` ends it."""
-    assert WorkerClient(WorkerSpec.from_settings(SETTINGS, idle_timeout=60), owner=0).names
+    assert WorkerClient(_spec(idle_timeout=60), owner=0).names
     command = [sys.executable, "-m", "framesift", "workers", "-d", str(workdir)]
     listed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     assert "model framesift:shapes on cpu" in listed.stdout, listed.stdout

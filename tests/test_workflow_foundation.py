@@ -168,7 +168,9 @@ def test_incremental_reruns(workflow: Workflow, server: str, video_dir: Path) ->
     changed = {path for path in after if before.get(path) != after[path]}
     assert changed - {f"videos/{alpha}.mp4"}, "frames were re-extracted"
     allowed = (f"videos/{alpha}.mp4", f"state/frames/{alpha}.json")  # the job's own record
-    assert all(path in allowed or path.startswith(f"frames/{alpha}") for path in changed), changed
+    assert all(path in allowed or path.startswith(f"frames/{alpha}") for path in changed), [
+        p for p in changed if not (p in allowed or p.startswith(f"frames/{alpha}"))
+    ]
     assert _frames(workflow, alpha) == FPS2_2S
 
     # 3. a new URL: only that video is downloaded and extracted
@@ -315,3 +317,52 @@ def test_first_run_with_an_empty_url_file_says_what_to_do(workflow: Workflow) ->
     assert proc.returncode == 0
     assert not workflow.path("results/dataset").exists()
     assert not workflow.path("results/state/model.json").exists()  # no job did any work
+
+
+class _Stall(http.server.BaseHTTPRequestHandler):
+    """Announces a video and never sends it (keeps a download, and so a run, busy)."""
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self.started.set()
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        self.release.wait(60)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.mark.slow
+def test_a_run_refused_by_the_lock_prints_no_false_summary(workflow: Workflow) -> None:
+    """A second run while the first holds the lock: Snakemake refuses it, and framesift says
+    that nothing ran instead of '1 video: 0 done, 0 failed, 1 pending'."""
+    import subprocess
+
+    from framesift.synthetic import serve_handler
+
+    _Stall.started.clear()
+    _Stall.release.clear()
+    with serve_handler(_Stall) as base:
+        workflow.write_urls([f"{base}/busy.mp4"])
+        workflow.write_config()
+        first = subprocess.Popen(
+            [*workflow.snakemake_command(), "--cores", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert _Stall.started.wait(120), "the first run never started its download"
+            second = workflow.run(check=False)
+        finally:
+            first.terminate()
+            _Stall.release.set()
+            first.wait(timeout=120)
+    out = _output(second)
+    assert second.returncode != 0
+    assert "framesift: another run of this workflow holds its lock: nothing ran" in out
+    assert "1 video: 0 done" not in out and "pending" not in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,22 @@ import numpy as np
 from PIL import Image
 
 from framesift.balance import cap_images, negatives_quota, spread_over_videos
+from framesift.clusters import ClusterRow, write_cluster_table
 from framesift.dataset import Box, DatasetImage, write_dataset
 from framesift.dedup import Candidate, greedy_cover, hex_to_words, near_any, preference_order
-from framesift.detect import Detection, DetectOptions, FrameDetector, LocalDetector, load_model
+from framesift.detect import (
+    Detection,
+    DetectOptions,
+    FrameDetector,
+    Labelling,
+    LocalDetector,
+    load_model,
+)
 from framesift.filter import DETECTIONS, read_detections
 from framesift.fsutil import atomic_write_text
 from framesift.hash_table import FrameHash, read_hash_table
 from framesift.layout import Layout
+from framesift.settings import DatasetSettings, DedupSettings, FilterSettings
 
 
 @dataclass
@@ -80,11 +89,12 @@ def hash_settings(videos: Sequence[VideoFrames]) -> tuple[str, int]:
     return seen.pop() if seen else ("phash", 8)
 
 
-def candidate_pool(videos: Sequence[VideoFrames]) -> Pool:
-    """Frames that survived the in-video collapse, in video order then time order."""
+def candidate_pool(tables: Iterable[tuple[int, Sequence[FrameHash]]]) -> Pool:
+    """The frames of (video index, hash table rows) that survived the in-video collapse, in
+    the order given (video order, then time order)."""
     pool = Pool()
-    for index, video in enumerate(videos):
-        for record in video.hashes:
+    for index, records in tables:
+        for record in records:
             if not record.duplicate_of:
                 pool.video_index.append(index)
                 pool.records.append(record)
@@ -111,7 +121,7 @@ def deduplicate(
 def candidates_of(pool: Pool) -> list[Candidate]:
     """The pool's entries as dedup candidates (preference: sharpness, confidence, time)."""
     return [
-        Candidate(f"{i}", r.sharpness, r.confidence, (pool.video_index[i], r.timestamp_ms))
+        Candidate(r.sharpness, r.confidence, (pool.video_index[i], r.timestamp_ms))
         for i, r in enumerate(pool.records)
     ]
 
@@ -124,25 +134,33 @@ def write_clusters(
     reps: dict[int, int],
     distance: Any,
 ) -> None:
-    """One row per candidate frame: its cluster, whether it is kept, its representative and the
-    Hamming distance to it (0 when kept)."""
-    lines = ["cluster\tvideo_id\tfile\ttimestamp_ms\thash\tkept\trepresentative\tdistance"]
+    """``clusters.tsv`` (framesift.clusters): one row per candidate frame, its cluster, whether
+    it is kept, its representative and the Hamming distance to it (0 when kept)."""
+    rows = []
     for i, record in enumerate(pool.records):
-        rep = reps[int(labels[i])]
-        rep_video = videos[pool.video_index[rep]].video_id
-        lines.append(
-            f"{int(labels[i])}\t{videos[pool.video_index[i]].video_id}\t{record.file}"
-            f"\t{record.timestamp_ms}\t{record.hash_hex}\t{int(rep == i)}"
-            f"\t{rep_video}/{pool.records[rep].file}\t{int(distance[i])}"
+        cluster = int(labels[i])
+        rep = reps[cluster]
+        rows.append(
+            ClusterRow(
+                cluster,
+                videos[pool.video_index[i]].video_id,
+                record.file,
+                record.timestamp_ms,
+                record.hash_hex,
+                rep == i,
+                f"{videos[pool.video_index[rep]].video_id}/{pool.records[rep].file}",
+                int(distance[i]),
+            )
         )
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_cluster_table(path, rows)
 
 
-def model_cache_tag(settings: dict[str, Any]) -> str:
+def model_cache_tag(detection: FilterSettings) -> str:
     """Folder name of a labelling model's cache: changes when any inference setting changes."""
     keys = ("model", "conf", "imgsz", "classes", "min_box_area")
-    text = json.dumps({k: settings[k] for k in keys}, sort_keys=True)
-    stem = "".join(c if c.isalnum() else "_" for c in Path(settings["model"]).stem)[:32]
+    values = {key: getattr(detection, key) for key in keys}
+    text = json.dumps({**values, "classes": list(detection.classes)}, sort_keys=True)
+    stem = "".join(c if c.isalnum() else "_" for c in Path(str(detection.model)).stem)[:32]
     return f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
@@ -211,31 +229,31 @@ class AggregateResult:
     labels_computed: int
 
 
-def local_detector(settings: dict[str, Any]) -> FrameDetector:
+def local_detector(detection: FilterSettings) -> FrameDetector:
     """A detector loaded in this process (the pipeline uses the shared worker instead)."""
-    return LocalDetector(load_model(settings["model"]), DetectOptions.from_settings(settings))
+    return LocalDetector(load_model(str(detection.model)), DetectOptions.of(detection))
 
 
 def build(
     videos: Sequence[tuple[str, str]],
     layout: Layout,
-    dedup: dict[str, Any],
-    dataset: dict[str, Any],
-    detect: dict[str, Any],
+    dedup: DedupSettings,
+    dataset: DatasetSettings,
+    labelling: Labelling,
     log: logging.Logger,
-    detector_for: Callable[[dict[str, Any]], FrameDetector] = local_detector,
+    detector_for: Callable[[FilterSettings], FrameDetector] = local_detector,
 ) -> AggregateResult:
     """Deduplicate across videos, label the representatives and write ``results/dataset``.
 
-    ``detector_for(detect)`` gives the labelling detector when labels do not come from the
-    filter (the pipeline passes the shared worker's client).
+    ``detector_for(labelling.detection)`` gives the labelling detector when labels do not come
+    from the filter (the pipeline passes the shared worker's client).
     """
     loaded = load_videos(videos, layout)
     _, hash_size = hash_settings(loaded)
-    pool = candidate_pool(loaded)
+    pool = candidate_pool((index, video.hashes) for index, video in enumerate(loaded))
     words = pool_words(pool, hash_size)
-    order = preference_order(candidates_of(pool), dedup["prefer"])  # ranked once, used twice
-    labels, reps, distance = deduplicate(words, order, dedup["threshold"])
+    order = preference_order(candidates_of(pool), dedup.prefer)  # ranked once, used twice
+    labels, reps, distance = deduplicate(words, order, dedup.threshold)
     write_clusters(layout.clusters, loaded, pool, labels, reps, distance)
     chosen = sorted(reps.values())
     log.info(f"{len(pool.records)} candidate frames in {len(reps)} clusters")
@@ -243,11 +261,13 @@ def build(
     by_video: dict[int, list[str]] = {}
     for i in chosen:
         by_video.setdefault(pool.video_index[i], []).append(pool.records[i].file)
-    if detect["reuse_filter"]:
+    if labelling.reuse_filter:
         labeller: FilterLabels | ModelLabels = FilterLabels()
     else:
-        labeller = ModelLabels(loaded, by_video, detect, layout.labels_cache, detector_for)
-    names = dataset_names(loaded, detect["classes"], labeller.names)
+        labeller = ModelLabels(
+            loaded, by_video, labelling.detection, layout.labels_cache, detector_for
+        )
+    names = dataset_names(loaded, labelling.detection.classes, labeller.names)
     index_of = {name: k for k, name in enumerate(names)}
 
     labelled: dict[int, DatasetImage] = {}
@@ -274,8 +294,8 @@ def build(
         [int(i) for i in order if i in chosen_set],
         {i: image.video_id for i, image in labelled.items()},
         {i: frozenset(b.class_name for b in image.boxes) for i, image in labelled.items()},
-        dataset.get("max_per_video", 0),
-        dataset.get("max_per_class", 0),
+        dataset.max_per_video,
+        dataset.max_per_class,
     )
     if len(capped) < len(chosen):
         log.info(f"caps: {len(chosen) - len(capped)} of {len(chosen)} images left out")
@@ -289,9 +309,7 @@ def build(
     for image in negatives:
         per_video[image.video_id]["negatives"] += 1
     all_images = images + negatives
-    summary = write_dataset(
-        all_images, names, layout.dataset, dataset["val_fraction"], dataset["seed"]
-    )
+    summary = write_dataset(all_images, names, layout.dataset, dataset.val_fraction, dataset.seed)
     summary["negatives"] = len(negatives)
     return AggregateResult(
         per_video, len(pool.records), len(reps), summary, labeller.reused, labeller.computed
@@ -304,8 +322,8 @@ def pick_negatives(
     positive_words: np.ndarray,
     positives: Sequence[DatasetImage],
     hash_size: int,
-    dedup: dict[str, Any],
-    dataset: dict[str, Any],
+    dedup: DedupSettings,
+    dataset: DatasetSettings,
 ) -> list[DatasetImage]:
     """Frames the filter dropped, as images without boxes (``dataset.negatives``).
 
@@ -314,29 +332,26 @@ def pick_negatives(
     the object after all), the rest are deduplicated among themselves like the positives, and
     the quota is taken in preference order, round-robin over videos.
     """
-    quota = negatives_quota(len(positives), dataset.get("negatives", 0.0))
+    quota = negatives_quota(len(positives), dataset.negatives)
     if quota == 0:
         return []
-    negative_pool = Pool()
-    for index, video in enumerate(videos):
-        path = layout.negative_hashes(video.video_id)
-        if not path.exists():
-            continue
-        for record in read_hash_table(path)[1]:
-            if not record.duplicate_of:
-                negative_pool.video_index.append(index)
-                negative_pool.records.append(record)
+    tables = (
+        (index, read_hash_table(path)[1])
+        for index, video in enumerate(videos)
+        if (path := layout.negative_hashes(video.video_id)).exists()
+    )
+    negative_pool = candidate_pool(tables)
     if not negative_pool.records:
         return []
     words = pool_words(negative_pool, hash_size)
-    clear = ~near_any(words, positive_words, dedup["threshold"])
+    clear = ~near_any(words, positive_words, dedup.threshold)
     keep = np.flatnonzero(clear)
     if len(keep) == 0:
         return []
-    order = preference_order(candidates_of(negative_pool), dedup["prefer"])
+    order = preference_order(candidates_of(negative_pool), dedup.prefer)
     position = np.full(len(words), -1, dtype=np.int64)
     position[keep] = np.arange(len(keep))
-    assignment = greedy_cover(words[keep], dedup["threshold"], position[order[clear[order]]])
+    assignment = greedy_cover(words[keep], dedup.threshold, position[order[clear[order]]])
     kept = set(keep[assignment.kept].tolist())
     reps = [int(i) for i in order if int(i) in kept]  # in preference order
     video_of = {i: videos[negative_pool.video_index[i]].video_id for i in reps}
@@ -386,12 +401,12 @@ class ModelLabels:
         self,
         videos: Sequence[VideoFrames],
         wanted: dict[int, list[str]],
-        detect: dict[str, Any],
+        detection: FilterSettings,
         cache_root: Path,
-        detector_for: Callable[[dict[str, Any]], FrameDetector],
+        detector_for: Callable[[FilterSettings], FrameDetector],
     ):
-        self.cache = LabelCache(cache_root / model_cache_tag(detect))
-        self.settings = detect
+        self.cache = LabelCache(cache_root / model_cache_tag(detection))
+        self.settings = detection
         self.detector_for = detector_for
         self._detector: FrameDetector | None = None
         self.labelled = {

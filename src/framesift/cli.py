@@ -45,12 +45,14 @@ def add_watch_parser(subparsers: argparse._SubParsersAction) -> None:
         usage=WATCH_USAGE,
         epilog=WATCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--urls",
         metavar="FILE",
-        help="URL file to watch, passed to snakemake as --config urls=FILE "
-        "(default: config/urls.txt, as in config/config.yaml)",
+        help="URL file to watch, passed to snakemake as --config urls=FILE (default: the "
+        "`urls:` of the config snakemake gets: config/config.yaml, --configfile/--config "
+        "after --, or the last run's)",
     )
     parser.add_argument(
         "--debounce",
@@ -96,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framesift",
         description="Video URLs in, a de-duplicated, labelled image dataset out.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"framesift {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")

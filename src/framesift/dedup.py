@@ -15,12 +15,12 @@ found by multi-index hashing in vectorised numpy, never by comparing all pairs:
 ``m`` is chosen by a cost model (probes versus expected random candidates), so a small
 collection uses many exact-match blocks and a large one fewer blocks with neighbour probing.
 
-Deduplication (:func:`assign_representatives`) is a greedy cover, not connected components
-(which chain: on a slow pan every frame is near the next, so the whole pan would collapse to
-one frame). Candidates are walked in preference order; an unassigned one becomes a
-representative and claims every unassigned candidate within the threshold. So every dropped
-candidate is within the threshold of its representative, and representatives are pairwise
-farther apart than the threshold.
+Deduplication (:func:`greedy_cover`) is a greedy cover, not connected components (which
+chain: on a slow pan every frame is near the next, so the whole pan would collapse to one
+frame). Candidates are walked in preference order (:func:`preference_order`); an unassigned one
+becomes a representative and claims every unassigned candidate within the threshold. So every
+dropped candidate is within the threshold of its representative, and representatives are
+pairwise farther apart than the threshold.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 PREFER = ("sharpest", "confident", "earliest")
 
@@ -378,9 +376,9 @@ def near_duplicate_pairs(
     """All index pairs ``(i, j)``, ``i < j``, with Hamming distance <= ``threshold``.
 
     Returns a ``(k, 2)`` int64 array sorted by ``(i, j)``. Rows with identical hashes are all
-    paired with each other, so ``g`` identical rows alone give ``g*(g-1)/2`` pairs; use
-    :func:`cluster_labels` for grouping, which never materialises those. ``n_blocks`` overrides
-    the planner's number of blocks (for benchmarks and tests).
+    paired with each other, so ``g`` identical rows alone give ``g*(g-1)/2`` pairs;
+    :func:`greedy_cover` groups rows without materialising those. ``n_blocks`` overrides the
+    planner's number of blocks (for benchmarks and tests).
     """
     words = _as_words(words)
     threshold = _check_threshold(threshold)
@@ -430,28 +428,6 @@ def _rows_pairs(inverse: np.ndarray, distinct: np.ndarray, n_unique: int) -> np.
     return np.stack(np.divmod(keys, max(n, 1)), axis=1).astype(np.int64)
 
 
-def cluster_labels(words: np.ndarray, threshold: int) -> np.ndarray:
-    """Connected-component label per row of the "within ``threshold`` bits" graph.
-
-    Labels are ``0..k-1`` numbered by first appearance. Identical hashes are merged before the
-    search, so a huge group of equal hashes costs O(g), not O(g^2).
-    """
-    words = _as_words(words)
-    threshold = _check_threshold(threshold)
-    if len(words) == 0:
-        return np.zeros(0, dtype=np.int64)
-    unique, inverse = _unique_rows(words)
-    if len(_varying_positions(unique)) <= threshold:  # every pair is within the threshold
-        return np.zeros(len(words), dtype=np.int64)
-    pairs = _distinct_pairs(unique, threshold)
-    graph = coo_matrix(
-        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
-        shape=(len(unique), len(unique)),
-    ).tocsr()
-    _, component = connected_components(graph, directed=False)
-    return _by_first_appearance(component[inverse])
-
-
 def _by_first_appearance(labels: np.ndarray) -> np.ndarray:
     """Renumber labels 0..k-1 in the order in which they first occur."""
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
@@ -464,23 +440,13 @@ def _by_first_appearance(labels: np.ndarray) -> np.ndarray:
 class Candidate:
     """One clustered item: ``order`` is the tie-break sort key, smaller = earlier."""
 
-    key: str
     sharpness: float
     confidence: float
     order: tuple
 
 
-def _rank_key(candidate: Candidate, prefer: str) -> tuple:
-    """Sort key: the smallest key is the preferred representative."""
-    if prefer == "sharpest":
-        return (-candidate.sharpness, -candidate.confidence, candidate.order)
-    if prefer == "confident":
-        return (-candidate.confidence, -candidate.sharpness, candidate.order)
-    return (candidate.order,)
-
-
 def preference_order(candidates: Sequence[Candidate], prefer: str = "sharpest") -> np.ndarray:
-    """Indices of ``candidates``, most preferred first (the order of :func:`_rank_key`).
+    """Indices of ``candidates``, most preferred first.
 
     ``sharpest``: max sharpness, then higher confidence, then earliest ``order``;
     ``confident``: max confidence, then sharpness, then earliest; ``earliest``: min ``order``.
@@ -538,19 +504,6 @@ class Assignment:
         """Cluster id -> index of its representative."""
         kept = self.kept
         return dict(zip(self.cluster[kept].tolist(), kept.tolist(), strict=True))
-
-
-def assign_representatives(
-    words: np.ndarray, threshold: int, candidates: Sequence[Candidate], prefer: str = "sharpest"
-) -> Assignment:
-    """Greedy cover of the rows of ``words`` walked in ``prefer`` order of ``candidates``.
-
-    Row ``i`` of ``words`` is the hash of ``candidates[i]``. See :func:`greedy_cover` and
-    :func:`preference_order`.
-    """
-    if len(candidates) != len(words):
-        raise ValueError(f"{len(words)} hashes but {len(candidates)} candidates")
-    return greedy_cover(words, threshold, preference_order(candidates, prefer))
 
 
 def greedy_cover(words: np.ndarray, threshold: int, order: np.ndarray | None = None) -> Assignment:

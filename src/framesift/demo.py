@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from framesift.layout import Layout
+from framesift.run_record import RESULTS
 
 DEMO_PORT = 47631
 DEMO_CONFIG = {
@@ -24,14 +29,35 @@ DEMO_CONFIG = {
 }
 
 
+def source_checkout() -> Path | None:
+    """The folder framesift was pip-installed from (``pip install -e .`` or ``pip install
+    DIR``), as pip recorded it (PEP 610 ``direct_url.json``); None for a wheel or an index."""
+    from importlib import metadata
+
+    try:
+        recorded = metadata.distribution("framesift").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    origin = json.loads(recorded or "{}")
+    url = urlsplit(origin.get("url", ""))
+    if "dir_info" not in origin or url.scheme != "file":
+        return None
+    return Path(unquote(url.path))
+
+
 def find_snakefile(explicit: str | None) -> Path:
-    """The workflow's Snakefile: the given one, ./Snakefile, or the one beside this package."""
+    """The workflow's Snakefile: the given one, ./Snakefile, or the one of the checkout the
+    package was installed from (a wheel holds the library, not the workflow)."""
+    checkout = source_checkout()
     candidates = [Path(explicit)] if explicit else []
-    candidates += [Path("Snakefile"), Path(__file__).resolve().parents[2] / "Snakefile"]
+    candidates += [Path("Snakefile"), *([checkout / "Snakefile"] if checkout else [])]
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
-    raise SystemExit("framesift demo: no Snakefile found; run it from the framesift checkout")
+    raise SystemExit(
+        "framesift demo: no workflow found: run it in a framesift checkout (git clone), or "
+        "pass --snakefile PATH/Snakefile"
+    )
 
 
 def prepare(directory: Path) -> Path:
@@ -95,10 +121,10 @@ def run(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         code = subprocess.run(command, check=False).returncode
     elapsed = time.monotonic() - started
-    report = directory / "results" / "report.md"
-    if code == 0 and report.exists():
-        print(report.read_text())
-        print(f"framesift demo: done in {elapsed:.1f} s; dataset in {directory}/results/dataset")
+    layout = Layout(directory / RESULTS)
+    if code == 0 and layout.report.exists():
+        print(layout.report.read_text())
+        print(f"framesift demo: done in {elapsed:.1f} s; dataset in {layout.dataset}")
     else:
         print(f"framesift demo: snakemake exited {code} after {elapsed:.1f} s", file=sys.stderr)
     return code

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from framesift.hash_table import HashSpec, Signature
+    from framesift.settings import FilterSettings, LabelSettings, Settings
 
 SHIPPED_MODELS = {"framesift:shapes": "shapes.pt"}
 NO_MODEL = "none"  # filter.model: none (or null) = no detector: every frame is kept
@@ -67,21 +68,21 @@ class Detection:
 
 @dataclass(frozen=True)
 class DetectOptions:
-    """Inference settings shared by filtering and labelling."""
+    """Inference settings shared by filtering and labelling: a model's detection settings
+    without the model (no defaults here: they live in the config schema)."""
 
-    conf: float = 0.25
-    imgsz: int = 640
-    batch: int = 16
-    device: str = "auto"
-    half: bool = True
-    classes: tuple[str, ...] = ()
-    min_box_area: float = 0.0
+    conf: float
+    imgsz: int
+    batch: int
+    device: str
+    half: bool
+    classes: tuple[str, ...]
+    min_box_area: float
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> DetectOptions:
-        """Options from a config section holding these keys (others are ignored)."""
-        fields = {k: settings[k] for k in cls.__dataclass_fields__ if k in settings}
-        return cls(**{**fields, "classes": tuple(settings.get("classes", ()))})
+    def of(cls, detection: FilterSettings) -> DetectOptions:
+        """The options of a model's detection settings (``filter``, or the labelling model's)."""
+        return cls(**{f.name: getattr(detection, f.name) for f in fields(cls)})
 
 
 def resolve_model_path(spec: str) -> str:
@@ -135,24 +136,45 @@ def resolve_classes(names: dict[int, str], wanted: Sequence[str]) -> list[int] |
     return [by_name[name] for name in wanted]
 
 
-def labelling_settings(flt: dict[str, Any], detect: dict[str, Any]) -> dict[str, Any]:
-    """The labelling model's settings: ``detect.*`` with nulls resolved to ``filter.*``.
+@dataclass(frozen=True)
+class Labelling:
+    """How the aggregate labels its frames: the labelling model's detection settings, and
+    whether they are the filter's (then the filter's detections are the labels; otherwise the
+    labelling model runs, cached)."""
 
-    ``reuse_filter`` is true only when model, confidence and size all equal the filter's: then
-    the filter's detections are the labels; otherwise the labelling model runs (cached).
-    """
-    settings = {
-        "model": detect["model"] if uses_detector(detect["model"]) else flt["model"],
-        "conf": flt["conf"] if detect["conf"] is None else detect["conf"],
-        "imgsz": detect["imgsz"] or flt["imgsz"],
-        "classes": flt["classes"],
-        "min_box_area": flt["min_box_area"],
-        "batch": flt["batch"],
-        "device": flt["device"],
-        "half": flt["half"],
-    }
-    same = all(settings[key] == flt[key] for key in ("model", "conf", "imgsz"))
-    return {**settings, "reuse_filter": same}
+    detection: FilterSettings
+    reuse_filter: bool
+
+    def as_params(self) -> dict[str, Any]:
+        """As a plain dict for Snakemake's params (their repr is the rerun trigger: the keys
+        keep the order they had, the ones ``detect.*`` sets first) and the aggregate."""
+        values = asdict(self.detection)
+        labelled = {key: values.pop(key) for key in ("model", "conf", "imgsz")}
+        values["classes"] = list(self.detection.classes)
+        return {**labelled, **values, "reuse_filter": self.reuse_filter}
+
+
+def labelling_settings(flt: FilterSettings, detect: LabelSettings) -> Labelling:
+    """The labelling model's settings: ``detect.*`` with nulls resolved to ``filter.*``; the
+    filter's detections are reused when model, confidence and size all equal the filter's."""
+    detection = replace(
+        flt,
+        model=detect.model if uses_detector(detect.model) else flt.model,
+        conf=flt.conf if detect.conf is None else detect.conf,
+        imgsz=detect.imgsz or flt.imgsz,
+    )
+    same = all(getattr(detection, key) == getattr(flt, key) for key in ("model", "conf", "imgsz"))
+    return Labelling(detection, same)
+
+
+def model_roles(settings: Settings) -> dict[str, FilterSettings]:
+    """Role -> detection settings of each model the run uses: the filter model (unless
+    ``none``) and a labelling model of its own (``detect.model``, when another file)."""
+    flt, detect = settings.filter, settings.detect
+    roles = {"filter": flt} if uses_detector(flt.model) else {}
+    if uses_detector(detect.model) and detect.model != flt.model:
+        roles["detect"] = labelling_settings(flt, detect).detection
+    return roles
 
 
 def check_model_exists(spec: str) -> None:
@@ -247,7 +269,7 @@ class Detector:
             "conf": options.conf,
             "imgsz": options.imgsz,
             "device": self.device,
-            "half": options.half and self.device.startswith("cuda"),
+            **precision(options.half and self.device.startswith("cuda")),
             "classes": resolve_classes(self.class_names, options.classes),
             "verbose": False,
         }
@@ -271,6 +293,17 @@ class Detector:
                     found.append(det)
             out.append((width, height, found))
         return out
+
+
+def precision(fp16: bool) -> dict[str, Any]:
+    """The predict option for fp16 (else fp32) in the installed ultralytics: ``quantize=16``
+    where it has ``quantize`` (8.4: its ``half`` is deprecated and warns on every call),
+    else ``half``."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    if "quantize" in DEFAULT_CFG_DICT:
+        return {"quantize": 16 if fp16 else None}
+    return {"half": fp16}
 
 
 class LocalDetector:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from framesift import __version__
-from framesift.config import ConfigError, resolve_config
+from framesift.config import ConfigError
+from framesift.layout import Layout
+from framesift.run_record import resolve_project
 from framesift.status import add_project_options, command_failed
 from framesift.urls import UrlFileMissing, UrlList, read_url_file, youtube_id
 
@@ -295,7 +297,7 @@ def check_urls(ctx: Context) -> list[Check]:
 
 def check_results(ctx: Context) -> list[Check]:
     """The results folder (or, before the first run, its nearest parent) is writable."""
-    results = (ctx.workdir / "results").resolve()
+    results = (ctx.workdir / Layout.from_config(ctx.config).root).resolve()
     if results.exists() and not results.is_dir():
         return [Check(FAIL, "results", f"{results} is not a folder", "move that file away")]
     target = results
@@ -378,18 +380,17 @@ def render(groups: list[tuple[str, list[Check]]]) -> list[str]:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """``framesift doctor``: exit 1 when a check FAILs, 0 otherwise, 2 on a config error."""
-    workdir = Path(args.directory)
-    try:
-        config = resolve_config(args.configfile, workdir=workdir)
+    try:  # as status: explicit options, else the last run's config (results/state/run.json)
+        project = resolve_project(args.directory, args.configfile, args.urls)
     except ConfigError as error:
         return command_failed("doctor", error)
-    urls_path = Path(args.urls) if args.urls else workdir / config["urls"]
+    workdir, config, urls_path = project.directory, project.config, project.urls
     try:
         urls: UrlList | None = read_url_file(urls_path)
     except UrlFileMissing:
         urls = None
     groups = run_checks(Context(workdir, config, urls_path, urls))
-    print(f"framesift doctor: {workdir.resolve()} (config: {' '.join(args.configfile)})")
+    print(f"framesift doctor: {workdir.resolve()} (config: {project.describe()})")
     print("\n".join(render(groups)))
     return 1 if any(c.level == FAIL for _, checks in groups for c in checks) else 0
 
@@ -403,6 +404,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "for YouTube, ffmpeg and its H.264 decoder, CUDA and the detection device, the model "
         "and filter.classes, the URL file, the results folder, SLURM. Every problem says how "
         "to fix it. Downloads nothing. Exit status 1 when something blocks a run, 0 otherwise.",
+        allow_abbrev=False,
     )
     add_project_options(parser)
     parser.set_defaults(handler=run_doctor, parser=parser)

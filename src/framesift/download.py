@@ -17,16 +17,17 @@ import logging
 import multiprocessing
 import queue
 import shutil
+import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framesift.extractors import first_suitable, new_downloader
 from framesift.fsutil import atomic_write_text
 from framesift.jsruntime import JsRuntime, JsRuntimeMissing, resolve_js_runtime
-from framesift.media import ffmpeg_location
+from framesift.media import ffmpeg_header, ffmpeg_location, media_facts
 from framesift.progress import download_hook
+from framesift.settings import DownloadSettings
 from framesift.stagejob import StageFailed
 
 INFO_KEYS = (
@@ -117,23 +118,6 @@ class DownloadFailed(StageFailed):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class DownloadOptions:
-    """User-facing download settings (config section ``download``)."""
-
-    max_height: int = 720
-    container: str = "mp4"
-    socket_timeout: float = 20.0
-    retries: int = 3
-    timeout: float = 1800.0
-    rate_limit: str | None = None
-    cookies: str | None = None
-    cookies_from_browser: str | None = None
-    proxy: str | None = None
-    sleep_interval: float = 0.0
-    js_runtime: str = "auto"
-
-
 def format_selector(max_height: int, container: str) -> str:
     """yt-dlp format string: best video ≤ max_height, preferring ``container``-native streams."""
     h = f"[height<={max_height}]" if max_height > 0 else ""
@@ -167,7 +151,7 @@ def parse_cookies_from_browser(spec: str) -> tuple[str, str | None, str | None, 
 
 
 def ydl_options(
-    opts: DownloadOptions,
+    opts: DownloadSettings,
     workdir: Path,
     logger: Any,
     progress: Any = None,
@@ -292,7 +276,7 @@ class _ListLogger:
 
 def _run_ytdlp(
     url: str,
-    opts: DownloadOptions,
+    opts: DownloadSettings,
     workdir: Path,
     runtime: JsRuntime,
     results: Any,
@@ -320,7 +304,20 @@ def _metadata(info: dict[str, Any], url: str, video_id: str) -> dict[str, Any]:
     return meta
 
 
-def js_runtime_for(opts: DownloadOptions) -> JsRuntime:
+def _with_media_facts(meta: dict[str, Any], video: Path) -> dict[str, Any]:
+    """``meta`` with the duration, size and rate yt-dlp left out (direct file links) read from
+    the file's header by ffmpeg; what ffmpeg cannot tell stays None."""
+    missing = [key for key in ("duration", "width", "height", "fps") if meta.get(key) is None]
+    if missing:
+        try:
+            facts = media_facts(ffmpeg_header(video, timeout=60))
+        except (OSError, subprocess.SubprocessError):
+            return meta
+        meta.update({key: getattr(facts, key) for key in missing})
+    return meta
+
+
+def js_runtime_for(opts: DownloadSettings) -> JsRuntime:
     """The JavaScript runtime of ``download.js_runtime``; a missing one fails the download
     (transient: installing it, or fixing the setting, and running again helps)."""
     try:
@@ -341,7 +338,7 @@ def download_video(
     video_id: str,
     video_out: Path,
     info_out: Path,
-    opts: DownloadOptions,
+    opts: DownloadSettings,
     log: logging.Logger | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Download ``url`` to ``video_out`` and its metadata to ``info_out``.
@@ -375,7 +372,7 @@ def _download_once(
     video_id: str,
     video_out: Path,
     info_out: Path,
-    opts: DownloadOptions,
+    opts: DownloadSettings,
     runtime: JsRuntime,
     log: logging.Logger | None,
     deadline: float,
@@ -406,8 +403,8 @@ def _download_once(
             raise DownloadFailed(
                 f"yt-dlp produced no .{opts.container} file (found {found})", permanent=False
             )
-        meta = _metadata(payload, url, video_id)
         produced[0].replace(video_out)
+        meta = _with_media_facts(_metadata(payload, url, video_id), video_out)
         atomic_write_text(info_out, json.dumps(meta, indent=1, default=str) + "\n")
         return meta, lines
     finally:

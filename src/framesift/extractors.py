@@ -11,6 +11,12 @@ nothing is compiled (reading all patterns: ~0.07 s). What this reader does not f
 (extractors with their own ``suitable``, conditionals, comments, verbose mode switched inside a
 pattern, long escapes, unclosed classes) is compiled and asked as usual, so the choice is always
 the one yt-dlp makes. tests/test_download.py checks it against every extractor's own test URLs.
+
+This reads yt-dlp internals (``YoutubeDL._ies``, ``_VALID_URL``, ``_ENABLED``), which have no
+stability promise, and yt-dlp has no upper bound (YouTube needs current releases). So every
+reading is guarded: where a release renames one, this module steps aside (``first_suitable``
+gives None and ``new_downloader`` a plain ``YoutubeDL``), and yt-dlp chooses as it always does;
+only the speed-up is lost.
 """
 
 from __future__ import annotations
@@ -132,17 +138,22 @@ def _default_url_matching() -> set[tuple[Any, Any]]:
     lazy = sys.modules.get("yt_dlp.extractor.lazy_extractors")  # loaded when yt-dlp uses them
     if lazy is not None and hasattr(lazy, "LazyLoadExtractor"):
         bases.append(lazy.LazyLoadExtractor)
-    return {(base.suitable.__func__, base._match_valid_url.__func__) for base in bases}
+    return {_url_methods(base) for base in bases}
+
+
+def _url_methods(cls: Any) -> tuple[Any, Any]:
+    """The functions behind a class's ``suitable`` and ``_match_valid_url`` (None: absent)."""
+    suitable = getattr(getattr(cls, "suitable", None), "__func__", None)
+    return suitable, getattr(getattr(cls, "_match_valid_url", None), "__func__", None)
 
 
 def cannot_match(extractor: Any, url: str, defaults: set[tuple[Any, Any]]) -> bool:
     """True when ``extractor.suitable(url)`` is provably false without compiling its pattern."""
     cls = extractor if isinstance(extractor, type) else type(extractor)
-    suitable = getattr(cls.suitable, "__func__", None)
-    match = getattr(cls._match_valid_url, "__func__", None)
-    if (suitable, match) not in defaults:
+    methods = _url_methods(cls)
+    if None in methods or methods not in defaults:
         return False
-    patterns = cls._VALID_URL
+    patterns = getattr(cls, "_VALID_URL", None)
     if isinstance(patterns, str):
         patterns = (patterns,)
     if not isinstance(patterns, tuple | list) or not patterns:
@@ -154,8 +165,11 @@ def cannot_match(extractor: Any, url: str, defaults: set[tuple[Any, Any]]) -> bo
 
 def first_suitable(ydl: Any, url: str) -> str | None:
     """The key of the extractor that ``ydl.extract_info(url)`` would use (None: none would)."""
+    extractors = getattr(ydl, "_ies", None)
+    if not isinstance(extractors, dict):
+        return None  # yt-dlp's internals moved: let it choose itself
     defaults = _default_url_matching()
-    for key, extractor in ydl._ies.items():
+    for key, extractor in extractors.items():
         if not cannot_match(extractor, url, defaults) and extractor.suitable(url):
             return key
     return None
@@ -167,10 +181,12 @@ def new_downloader(params: dict[str, Any]) -> Any:
     from yt_dlp import YoutubeDL
     from yt_dlp.extractor import gen_extractor_classes
 
-    if "allowed_extractors" in params or params.get("verbose"):
+    classes = {ie.IE_NAME.lower(): ie for ie in gen_extractor_classes()}.values()
+    readable = all(isinstance(getattr(ie, "_ENABLED", None), bool) for ie in classes)
+    if "allowed_extractors" in params or params.get("verbose") or not readable:
         return YoutubeDL(params)
     ydl = YoutubeDL(params, auto_init=False)  # auto_init: the extractors; a header if verbose
-    for extractor in {ie.IE_NAME.lower(): ie for ie in gen_extractor_classes()}.values():
+    for extractor in classes:
         if extractor._ENABLED:
             ydl.add_info_extractor(extractor)
     return ydl

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framesift.fsutil import publish_dir, staging_dir
-from framesift.media import ffmpeg_binary
+from framesift.media import DURATION, ffmpeg_binary, ffmpeg_header
 from framesift.progress import Progress
+from framesift.settings import FrameSettings
 from framesift.stagejob import StageFailed
 
 MODES = ("fps", "interval", "keyframes", "scene")
 MANIFEST = "manifest.tsv"
 _PTS_TIME = re.compile(r"\bn:\s*(\d+)\b.*?\bpts_time:\s*(-?[0-9.]+)")
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 SEEK_BATCH = 32  # timestamps per ffmpeg process in interval mode
 
 
@@ -55,24 +55,22 @@ def readable_reason(line: str) -> str:
     return line
 
 
+EXTRACT_TIMEOUT = 3600.0  # seconds one ffmpeg process may take
+
+
 @dataclass(frozen=True)
-class FrameOptions:
-    """User-facing extraction settings (config section ``frames``)."""
+class _Extraction:
+    """One extraction: the ``frames`` settings and ffmpeg's threads per process (0: its own
+    default, one per core)."""
 
-    mode: str = "fps"
-    fps: float = 1.0
-    interval: float = 10.0
-    scene_threshold: float = 0.3
-    max_frames: int = 0
-    max_width: int = 0
-    jpeg_qscale: int = 2
-    timeout: float = 3600.0
-    threads: int = 0  # per ffmpeg process (decoder, filters, encoder); 0 = ffmpeg's default
+    settings: FrameSettings
+    threads: int
+    timeout: float = EXTRACT_TIMEOUT
 
 
-def _threads(opts: FrameOptions) -> list[str]:
+def _threads(job: _Extraction) -> list[str]:
     """``-threads N`` for one input or output of ffmpeg (nothing: ffmpeg uses every core)."""
-    return ["-threads", str(opts.threads)] if opts.threads > 0 else []
+    return ["-threads", str(job.threads)] if job.threads > 0 else []
 
 
 @dataclass(frozen=True)
@@ -134,11 +132,10 @@ def _error_line(lines: list[str]) -> str:
 
 def probe_duration(video: Path, timeout: float = 120.0) -> float:
     """Container duration in seconds, from ffmpeg's header dump (no ffprobe needed)."""
-    args = [ffmpeg_binary(), "-hide_banner", "-i", str(video)]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-    match = _DURATION.search(proc.stderr)
-    if not match or "Video:" not in proc.stderr:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    header = ffmpeg_header(video, timeout)
+    match = DURATION.search(header)
+    if not match or "Video:" not in header:
+        lines = [line for line in header.splitlines() if line.strip()]
         if match:
             raise ExtractionFailed("no video stream (audio only?)")
         raise ExtractionFailed(readable_reason(_error_line(lines) or "no video stream found"))
@@ -150,36 +147,36 @@ def _scale_filter(max_width: int) -> list[str]:
     return [f"scale='min({max_width},iw)':-2"] if max_width > 0 else []
 
 
-def _stream_args(video: Path, out_dir: Path, opts: FrameOptions) -> list[str]:
+def _stream_args(video: Path, out_dir: Path, job: _Extraction) -> list[str]:
     """ffmpeg command for the fps/keyframes/scene modes; ``showinfo`` logs each output pts."""
     args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "info"]
-    if opts.threads > 0:
-        args += ["-filter_threads", str(opts.threads)]
+    if job.threads > 0:
+        args += ["-filter_threads", str(job.threads)]
     filters: list[str] = []
-    if opts.mode == "keyframes":
+    if job.settings.mode == "keyframes":
         args += ["-skip_frame", "nokey"]
-    elif opts.mode == "fps":
+    elif job.settings.mode == "fps":
         # round=up: output n/fps is the frame on screen at n/fps (default `near` takes the one
         # ~0.5/fps later, so the file's timestamp would not match its picture)
-        filters.append(f"fps={opts.fps}:round=up")
-    elif opts.mode == "scene":
-        filters.append(f"select='eq(n\\,0)+gt(scene\\,{opts.scene_threshold})'")
-    args += [*_threads(opts), "-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]
-    filters += _scale_filter(opts.max_width) + ["showinfo"]
-    args += ["-vf", ",".join(filters), "-fps_mode", "vfr", "-q:v", str(opts.jpeg_qscale)]
-    if opts.max_frames > 0:
-        args += ["-frames:v", str(opts.max_frames)]
-    return args + [*_threads(opts), "-f", "image2", str(out_dir / "%08d.jpg")]
+        filters.append(f"fps={job.settings.fps}:round=up")
+    elif job.settings.mode == "scene":
+        filters.append(f"select='eq(n\\,0)+gt(scene\\,{job.settings.scene_threshold})'")
+    args += [*_threads(job), "-i", str(video), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    filters += _scale_filter(job.settings.max_width) + ["showinfo"]
+    args += ["-vf", ",".join(filters), "-fps_mode", "vfr", "-q:v", str(job.settings.jpeg_qscale)]
+    if job.settings.max_frames > 0:
+        args += ["-frames:v", str(job.settings.max_frames)]
+    return args + [*_threads(job), "-f", "image2", str(out_dir / "%08d.jpg")]
 
 
 def _extract_stream(
-    video: Path, out_dir: Path, opts: FrameOptions, progress: Progress
+    video: Path, out_dir: Path, job: _Extraction, progress: Progress
 ) -> list[float]:
     def on_line(line: str) -> None:
         if "Parsed_showinfo" in line and " n:" in line:
             progress.advance()
 
-    stderr = _run(_stream_args(video, out_dir, opts), opts.timeout, on_line)
+    stderr = _run(_stream_args(video, out_dir, job), job.timeout, on_line)
     times = [
         float(t)
         for line in stderr.splitlines()
@@ -200,24 +197,25 @@ def interval_times(duration: float, interval: float, max_frames: int) -> list[fl
 
 
 def _extract_interval(
-    video: Path, out_dir: Path, opts: FrameOptions, progress: Progress
+    video: Path, out_dir: Path, job: _Extraction, progress: Progress
 ) -> list[float]:
     """Seek to each timestamp on the input side; several inputs per ffmpeg process."""
-    times = interval_times(probe_duration(video), opts.interval, opts.max_frames)
+    settings = job.settings
+    times = interval_times(probe_duration(video), settings.interval, settings.max_frames)
     kept: list[float] = []
     for start in range(0, len(times), SEEK_BATCH):
         batch = times[start : start + SEEK_BATCH]
         args = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-        if opts.threads > 0:
-            args += ["-filter_threads", str(opts.threads)]
+        if job.threads > 0:
+            args += ["-filter_threads", str(job.threads)]
         for t in batch:
-            args += [*_threads(opts), "-ss", f"{t:.3f}", "-i", str(video)]
+            args += [*_threads(job), "-ss", f"{t:.3f}", "-i", str(video)]
         for index in range(len(batch)):
-            vf = ",".join(_scale_filter(opts.max_width)) or "null"
+            vf = ",".join(_scale_filter(settings.max_width)) or "null"
             target = out_dir / f"{start + index + 1:08d}.jpg"
             args += ["-map", f"{index}:v:0", "-vf", vf, "-frames:v", "1"]
-            args += ["-q:v", str(opts.jpeg_qscale), *_threads(opts), "-update", "1", str(target)]
-        _run(args, opts.timeout)
+            args += ["-q:v", str(settings.jpeg_qscale), *_threads(job), "-update", "1", str(target)]
+        _run(args, job.timeout)
         progress.advance(len(batch))
         for index, t in enumerate(batch):
             if (out_dir / f"{start + index + 1:08d}.jpg").exists():
@@ -231,24 +229,27 @@ def extract_frames(
     video: Path,
     video_id: str,
     out_dir: Path,
-    opts: FrameOptions,
+    settings: FrameSettings,
     log: logging.Logger | None = None,
+    threads: int = 0,
 ) -> list[Frame]:
-    """Extract frames of ``video`` into ``out_dir`` (created atomically) with a manifest.
+    """Extract frames of ``video`` into ``out_dir`` (created atomically) with a manifest;
+    ``threads``: per ffmpeg process (the job's; 0: ffmpeg's default, one per core).
 
     Raises ExtractionFailed (nothing left at ``out_dir``) when ffmpeg cannot decode the video or
     yields no frame.
     """
-    if opts.mode not in MODES:
-        raise ValueError(f"frames.mode {opts.mode!r} is not one of {', '.join(MODES)}")
+    if settings.mode not in MODES:
+        raise ValueError(f"frames.mode {settings.mode!r} is not one of {', '.join(MODES)}")
+    job = _Extraction(settings, threads)
     out_dir = Path(out_dir)
     tmp = staging_dir(out_dir)
     progress = Progress(log, "extract")
     try:
-        if opts.mode == "interval":
-            times = _extract_interval(Path(video), tmp, opts, progress)
+        if settings.mode == "interval":
+            times = _extract_interval(Path(video), tmp, job, progress)
         else:
-            times = _extract_stream(Path(video), tmp, opts, progress)
+            times = _extract_stream(Path(video), tmp, job, progress)
         if not times:
             raise ExtractionFailed("the video decoded to zero frames")
         frames = _rename_frames(tmp, video_id, times)

@@ -1,21 +1,24 @@
 """Hash tables: per-video perceptual hashes with consecutive near-duplicates collapsed.
 
 Light on purpose (no imagehash, numpy or scipy): the filter job imports it to collapse and
-write what the detection worker hashed (docs/worker.md); the aggregate reads the tables. Walking
-a video's frames in time order, a frame within ``collapse_threshold`` bits of the last *kept*
-frame is marked ``duplicate_of`` that frame (comparing with the last kept frame, not the
-previous one, stops slow drift from chaining a whole scene together). A table is a TSV with a
-``#`` metadata line.
+write what the detection worker hashed (:class:`VideoTables`, docs/worker.md); the aggregate
+reads the tables. Walking a video's frames in time order, a frame within
+``collapse_threshold`` bits of the last *kept* frame is marked ``duplicate_of`` that frame
+(comparing with the last kept frame, not the previous one, stops slow drift from chaining a
+whole scene together). A table is a TSV with a ``#`` metadata line.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from framesift.fsutil import atomic_write_text
+
+if TYPE_CHECKING:
+    from framesift.settings import DatasetSettings, HashSettings
 
 HASH_TYPES = ("phash", "dhash", "ahash", "whash")
 COLUMNS = ("file", "timestamp_ms", "hash_hex", "sharpness", "confidence", "duplicate_of")
@@ -26,16 +29,16 @@ _MAGIC = "framesift-hashes"
 class HashSpec:
     """What to hash: the imagehash type and size; ``negatives``: also frames with no detection."""
 
-    hash_type: str = "phash"
-    hash_size: int = 8
-    negatives: bool = False
+    hash_type: str
+    hash_size: int
+    negatives: bool
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], negatives: bool = False) -> HashSpec:
-        """From the ``hash`` config section (type, size)."""
-        spec = cls(str(settings["type"]), settings["size"], bool(negatives))
-        check_hash_params(spec.hash_type, spec.hash_size)
-        return spec
+    def of(cls, hashing: HashSettings, dataset: DatasetSettings) -> HashSpec:
+        """From the ``hash`` settings; negatives are hashed when ``dataset.negatives > 0``.
+        Raises ValueError for a type or size imagehash cannot do."""
+        check_hash_params(hashing.type, hashing.size)
+        return cls(hashing.type, hashing.size, dataset.negatives > 0)
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,6 @@ def check_hash_params(hash_type: str, hash_size: int) -> None:
         raise ValueError(f"hash_size must be an integer >= 2, got {hash_size!r}")
     if hash_type == "whash" and hash_size & (hash_size - 1):
         raise ValueError(f"whash needs a power-of-two hash_size, got {hash_size}")
-
-
-def hash_bits(hash_size: int) -> int:
-    """Number of bits of a ``hash_size`` hash (all four types are ``hash_size**2`` bits)."""
-    return hash_size * hash_size
 
 
 def hex_distance(a: str, b: str) -> int:
@@ -140,18 +138,31 @@ def write_hash_table(
 ) -> None:
     """Write ``records`` as a TSV (``#`` metadata line, column header, rows), atomically."""
     check_hash_params(hash_type, hash_size)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = f"# {_MAGIC} hash_type={hash_type} hash_size={hash_size}\n"
     text += "\t".join(COLUMNS) + "\n" + "".join(_row(r) for r in records)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
+
+
+@dataclass(frozen=True)
+class VideoTables:
+    """One video's two hash tables: its kept frames', and its candidate negatives' (frames
+    without a detection, hashed when ``dataset.negatives > 0``; else the table is empty)."""
+
+    kept: Path
+    negatives: Path
+
+    def write(
+        self,
+        kept: Sequence[SignedFrame],
+        negatives: Sequence[SignedFrame],
+        hashing: HashSettings,
+    ) -> int:
+        """Collapse consecutive near-duplicates in each (``hash.consecutive_threshold``) and
+        write both tables, atomically; how many kept frames are left after collapsing."""
+        records = [collapse(frames, hashing.consecutive_threshold) for frames in (kept, negatives)]
+        for path, rows in zip((self.kept, self.negatives), records, strict=True):
+            write_hash_table(path, rows, hashing.type, hashing.size)
+        return sum(1 for record in records[0] if not record.duplicate_of)
 
 
 def _parse_meta(line: str, path: Path) -> dict:

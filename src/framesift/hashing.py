@@ -1,7 +1,8 @@
 """Perceptual hash and sharpness of a frame: exact imagehash, one decode per frame.
 
 The heavy half of hashing (imagehash, numpy, scipy): the detection worker imports it once and
-hashes the frames it has already decoded (docs/worker.md); the in-process paths use it too.
+hashes the frames it has already decoded (docs/worker.md); the in-process paths (the
+detector-free mode, :class:`framesift.detect.LocalDetector`) use it too.
 A frame's hash is imagehash's on the full-resolution grayscale image (no JPEG draft mode), so it
 is bit-identical to ``imagehash.<type>(Image.open(frame))``; its sharpness is the variance of a
 Laplacian at a reduced working scale (:func:`sharpness`). Tables and collapsing live in
@@ -10,22 +11,13 @@ Laplacian at a reduced working scale (:func:`sharpness`). Tables and collapsing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import imagehash
 import numpy as np
 from PIL import Image
 
-from framesift.hash_table import (
-    FrameHash,
-    HashSpec,
-    Signature,
-    SignedFrame,
-    check_hash_params,
-    collapse,
-)
+from framesift.hash_table import HashSpec, Signature, check_hash_params
 
 SHARPNESS_SIDE = 320  # long side, in pixels, of the working scale :func:`sharpness` measures at
 
@@ -37,19 +29,11 @@ _HASHERS: dict[str, Callable[..., imagehash.ImageHash]] = {
 }
 
 
-@dataclass(frozen=True)
-class FrameInput:
-    """A frame of one video to hash: image path, time and best detection confidence."""
-
-    path: Path
-    timestamp_ms: int
-    confidence: float
-
-
 def hash_image(
     image: Image.Image, hash_type: str = "phash", hash_size: int = 8
 ) -> imagehash.ImageHash:
-    """Perceptual hash of ``image`` (``hash_size**2`` bits)."""
+    """Perceptual hash of ``image`` (``hash_size**2`` bits), checked parameters (the tests and
+    the report's tests use it; the pipeline signs frames with :func:`signature`)."""
     check_hash_params(hash_type, hash_size)
     return _HASHERS[hash_type](image, hash_size=hash_size)
 
@@ -84,32 +68,7 @@ def sharpness(image: Image.Image) -> float:
 def signature(image: Image.Image, spec: HashSpec) -> Signature:
     """Hash and sharpness from one decoded image (converted to grayscale once).
 
-    ``spec`` is trusted (checked where it was built: :meth:`HashSpec.from_settings`)."""
+    ``spec`` is trusted (checked where it was built: :meth:`HashSpec.of`)."""
     gray = image if image.mode == "L" else image.convert("L")
     value = _HASHERS[spec.hash_type](gray, hash_size=spec.hash_size)
     return Signature(str(value), sharpness(gray))
-
-
-def file_signature(path: Path, spec: HashSpec) -> Signature:
-    """Hash and sharpness of one image file from a single decode."""
-    with Image.open(path) as image:
-        return signature(image, spec)
-
-
-def hash_frames(
-    frames: Sequence[FrameInput],
-    hash_type: str = "phash",
-    hash_size: int = 8,
-    collapse_threshold: int = 4,
-) -> list[FrameHash]:
-    """Hash the frames of one video (each file decoded once) and collapse consecutive
-    near-duplicates (:func:`framesift.hash_table.collapse`)."""
-    check_hash_params(hash_type, hash_size)
-    spec = HashSpec(hash_type, hash_size)
-    signed = [
-        SignedFrame(
-            Path(f.path).name, int(f.timestamp_ms), file_signature(Path(f.path), spec), f.confidence
-        )
-        for f in frames
-    ]
-    return collapse(signed, collapse_threshold)

@@ -10,7 +10,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES = ("download", "frames", "filter")  # the filter job also writes the hash tables
+from framesift.settings import Settings
+from framesift.stage_table import PER_VIDEO_STAGES, STAGES, stage_named
+
+__all__ = ["STAGES", "Layout", "benchmark_path", "is_staging", "log_path", "remove_staging"]
+
 STAGING_MARKERS = (".tmp-", ".old-", ".download")
 
 
@@ -25,6 +29,11 @@ class Layout:
     def from_config(cls, config: dict, root: str | Path = "results") -> Layout:
         """The layout for a resolved config (the container decides the video's name)."""
         return cls(Path(root), config["download"]["container"])
+
+    @classmethod
+    def from_settings(cls, settings: Settings, root: str | Path = "results") -> Layout:
+        """The layout for typed settings (the container decides the video's name)."""
+        return cls(Path(root), settings.download.container)
 
     def _p(self, *parts: str) -> Path:
         return self.root.joinpath(*parts)
@@ -58,14 +67,15 @@ class Layout:
         return self._p("state", "removed")
 
     def stage_outputs(self, stage: str, vid: str) -> list[Path]:
-        """The result paths of ``vid`` at ``stage`` (files or folders)."""
-        return {
-            "download": [self.video(vid), self.info(vid)],
-            "frames": [self.frames(vid)],
-            "filter": [self.filtered(vid), self.hashes(vid), self.negative_hashes(vid)],
-        }[stage]
+        """The result paths of ``vid`` at ``stage`` (files or folders; see the stage table)."""
+        return [getattr(self, result)(vid) for result in stage_named(stage).results]
 
     # whole run
+    @property
+    def run_record(self) -> Path:
+        """What the last run resolved: config files, URL file, folders (framesift.run_record)."""
+        return self._p("state", "run.json")
+
     @property
     def model_check(self) -> Path:
         return self._p("state", "model.json")
@@ -109,7 +119,8 @@ class Layout:
 
     def stage_folders(self) -> list[Path]:
         """Folders that hold per-video results (and may hold staging leftovers)."""
-        return [self._p(name) for name in ("videos", "frames", "filtered", "hashes")]
+        outputs = (self.stage_outputs(stage.name, "x") for stage in PER_VIDEO_STAGES)
+        return sorted({path.parent for paths in outputs for path in paths})
 
 
 def log_path(rule: str, vid: str | None = None) -> str:

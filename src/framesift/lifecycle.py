@@ -1,23 +1,24 @@
-"""The failure lifecycle: one record per video and stage, the retry policy, and a video's state.
+"""The failure lifecycle: one record per video and stage, and the retry policy.
 
 Every per-video stage job ends by writing a :class:`StageRecord` (``results/state/{stage}/{vid}
 .json``) with its outcome. Failures complete the video's chain with empty placeholders, so the
 aggregate always runs over what finished. A later run retries a stage when its record says so
-(:func:`generation`), a bounded number of times (``retry.max_attempts``). See docs/lifecycle.md.
+(:func:`generation`), a bounded number of times (``retry.max_attempts``). What the records mean
+for ``framesift status`` and the reports is framesift.video_states. See docs/lifecycle.md.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from framesift.layout import STAGES, Layout
+from framesift.fsutil import atomic_write_text
+from framesift.layout import Layout
+from framesift.stage_table import STAGES
 
 DONE = "done"
 EMPTY = "empty"  # finished normally, nothing matched (no frame shows a wanted class)
@@ -25,15 +26,6 @@ SKIPPED = "skipped"  # an earlier stage of the video did not finish
 TRANSIENT = "transient"
 PERMANENT = "permanent"
 FAILED = (TRANSIENT, PERMANENT)
-
-# what `framesift status` calls a video whose furthest finished stage is this one
-STATE_AFTER = {
-    "download": "downloaded",
-    "frames": "frames",
-    "filter": "filtered",
-}
-IN_DATASET = "in dataset"
-PENDING = "pending"
 
 
 def now_iso() -> str:
@@ -90,12 +82,8 @@ def read_record(path: str | Path) -> StageRecord | None:
 
 def write_record(path: str | Path, record: StageRecord) -> None:
     """Write ``record`` atomically; the reason is always one line."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(replace(record, reason=" ".join(record.reason.split())))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def generation(layout: Layout, stage: str, vid: str) -> int:
@@ -172,109 +160,6 @@ def first_unfinished(records: dict[str, StageRecord]) -> StageRecord | None:
     return None
 
 
-@dataclass(frozen=True)
-class VideoState:
-    """One row of ``framesift status``."""
-
-    video_id: str
-    url: str
-    title: str
-    state: str
-    frames: int | None
-    kept: int | None
-    in_dataset: int | None
-    stage: str = ""
-    reason: str = ""
-    retry_next_run: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return self.state.startswith("failed")
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def video_state(
-    layout: Layout, vid: str, url: str, aggregated: dict[str, dict[str, Any]]
-) -> VideoState:
-    """The state of ``vid`` from its stage records and the last aggregate's per-video counts."""
-    records = records_of(layout, vid)
-    frames = records["frames"].count if "frames" in records else None
-    kept = records["filter"].count if "filter" in records else None
-    in_dataset = aggregated.get(vid, {}).get("in_dataset")
-    title = _title(layout, vid)
-    blocker = first_unfinished(records)
-    if blocker is not None and blocker.outcome != SKIPPED:
-        return VideoState(
-            vid,
-            url,
-            title,
-            blocker.describe(),
-            frames,
-            kept,
-            in_dataset,
-            stage=blocker.stage,
-            reason=blocker.reason,
-            retry_next_run=blocker.retry_due(),
-        )
-    done = [stage for stage in STAGES if stage in records and records[stage].outcome == DONE]
-    if vid in aggregated and len(done) == len(STAGES):
-        state = IN_DATASET
-    else:
-        state = STATE_AFTER[done[-1]] if done else PENDING
-    return VideoState(vid, url, title, state, frames, kept, in_dataset)
-
-
-def read_info(layout: Layout, vid: str) -> dict[str, Any]:
-    """The video's metadata written by the download stage ({} when there is none)."""
-    try:
-        info = json.loads(layout.info(vid).read_text())
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
-def aggregated_counts(layout: Layout) -> dict[str, dict[str, Any]]:
-    """Per-video counts of the last aggregate (``summary.json``), {} before the first one."""
-    try:
-        videos = json.loads(layout.summary.read_text()).get("videos", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return videos if isinstance(videos, dict) else {}
-
-
-def video_states(layout: Layout, videos: Sequence[tuple[str, str]]) -> list[VideoState]:
-    """The state of each (video id, URL), in the given order."""
-    aggregated = aggregated_counts(layout)
-    return [video_state(layout, vid, url, aggregated) for vid, url in videos]
-
-
-def summary_lines(states: Sequence[VideoState], limit: int = 20) -> list[str]:
-    """The end-of-run summary: the totals line, then one line per failed video (capped)."""
-    failed = [s for s in states if s.failed]
-    lines = [totals(states).line()]
-    for state in failed[:limit]:
-        lines.append(f"{state.video_id}: {state.stage} {state.state}: {state.reason}")
-    if len(failed) > limit:
-        lines.append(f"... and {len(failed) - limit} more: framesift status --failed")
-    return lines
-
-
-def _title(layout: Layout, vid: str) -> str:
-    return str(read_info(layout, vid).get("title") or "")
-
-
-def job_retries(stage: str, config: dict[str, Any]) -> int:
-    """Snakemake's in-run retries of a stage's job (the rule's ``retries:``)."""
-    return int(config["download"]["job_retries"]) if stage == "download" else 0
-
-
-def max_attempts(config: dict[str, Any]) -> int:
-    """Failed attempts across runs after which a transient failure becomes permanent."""
-    return int(config["retry"]["max_attempts"])
-
-
 def failures_of(layout: Layout, ids: Iterable[str]) -> list[StageRecord]:
     """The failed and empty records of the given videos, by stage then video id."""
     found = []
@@ -314,31 +199,3 @@ def archive_removed(layout: Layout, keep: Iterable[str]) -> list[str]:
                 shutil.move(path, target)
                 moved.add(path.stem)
     return sorted(moved)
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Counts of video states for the one-line run summary."""
-
-    videos: int
-    done: int
-    failed: int
-    pending: int
-    empty: int
-
-    def line(self, hint: bool = True) -> str:
-        text = (
-            f"{self.videos} video{'s' if self.videos != 1 else ''}: {self.done} done, "
-            f"{self.failed} failed, {self.pending} pending"
-        )
-        if self.empty:
-            text += f", {self.empty} with no matching frame"
-        return text + ("; see `framesift status`" if hint else "")
-
-
-def totals(states: Sequence[VideoState]) -> Totals:
-    """Summarise states: done = in the dataset (or finished every stage)."""
-    failed = sum(1 for s in states if s.failed)
-    empty = sum(1 for s in states if s.state == EMPTY)
-    done = sum(1 for s in states if s.state == IN_DATASET)
-    return Totals(len(states), done, failed, len(states) - failed - empty - done, empty)

@@ -28,8 +28,7 @@ from framesift.lifecycle import (
     read_record,
     write_record,
 )
-
-UPSTREAM = {"frames": "download", "filter": "frames"}
+from framesift.stage_table import stage_named
 
 
 class StageFailed(Exception):
@@ -58,10 +57,10 @@ class StageJob:
     video_id: str
     url: str
     layout: Layout
+    max_attempts: int  # failed attempts across runs before a transient failure is permanent
     generation: int = 0
     attempt: int = 1  # Snakemake's in-run attempt, from 1
-    in_run_attempts: int = 1  # rule retries + 1
-    max_attempts: int = 3  # across runs (retry.max_attempts)
+    in_run_attempts: int = 1  # the rule's retries + 1
 
     @property
     def record_path(self) -> Path:
@@ -78,7 +77,7 @@ def remove_leftovers(job: StageJob) -> list[Path]:
 
 def upstream_problem(job: StageJob) -> str | None:
     """Why this stage has nothing to work on (an earlier stage did not finish), or None."""
-    stage = UPSTREAM.get(job.stage)
+    stage = stage_named(job.stage).upstream
     if stage is None:
         return None
     record = read_record(job.layout.record(stage, job.video_id))
@@ -125,11 +124,15 @@ def run_video_stage(
         result = body()
     except StageFailed as failure:
         kind, reason = (PERMANENT if failure.permanent else TRANSIENT), failure.reason
-    except Exception as error:  # noqa: BLE001 - any other error: transient, traceback logged
-        kind, reason = TRANSIENT, f"{type(error).__name__}: {error}"
+    except Exception as error:  # noqa: BLE001 - any other error (OSError of a full disk too):
+        kind, reason = TRANSIENT, f"{type(error).__name__}: {error}"  # transient, traceback logged
         log.info("".join(traceback.format_exception(error)))
     else:
-        finish(result.outcome, result.reason, result.count)
+        try:
+            finish(result.outcome, result.reason, result.count)
+        except OSError as error:  # the result is there, its record is not: the job fails
+            log.error(f"{job.video_id}: {job.stage} record not written ({error}); job failed")
+            return 1
         if result.outcome == EMPTY:
             log.warning(f"{job.video_id}: {result.reason}; recorded")
         return 0
@@ -140,7 +143,13 @@ def run_video_stage(
             f"{job.attempt} of {job.in_run_attempts}, Snakemake retries it)"
         )
         return 1
-    placeholder()
+    try:
+        placeholder()
+    except OSError as error:  # no empty result either: the job fails, its record says why
+        reason = f"{reason}; the empty result could not be written either ({error})"
+        record = finish(TRANSIENT, reason)
+        log.error(f"{job.video_id}: {job.url}: {record.stage} {record.describe()}: {reason}")
+        return 1
     record = finish(kind, reason)
     then = "retried on the next run" if record.outcome == TRANSIENT else "video skipped"
     log.warning(

@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from framesift.layout import Layout
-from framesift.lifecycle import job_retries, max_attempts, read_info
+from framesift.settings import Settings
+from framesift.stage_table import stage_named
 from framesift.stagejob import StageJob
+from framesift.video_states import read_info
 
 
 def stage_logger(log_path: str | Path, stage: str) -> logging.Logger:
-    """A logger writing everything to ``log_path`` and warnings and errors to stderr."""
+    """A logger writing everything to ``log_path`` and warnings and errors to stderr.
+
+    A log write that fails (a full disk) is dropped, not dumped as ``--- Logging error ---``:
+    the one-line error on stderr still says what happened."""
+    logging.raiseExceptions = False
     logger = logging.getLogger(f"framesift.{stage}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -39,16 +45,27 @@ def run_stage(stage: str, body: Callable[[Any, logging.Logger], None], smk: Any)
     except SystemExit:
         raise
     except BaseException as error:  # noqa: BLE001 - reported, then the job fails
-        with open(smk.log[0], "a") as log_file:
-            traceback.print_exc(file=log_file)
-        ids = ",".join(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())
-        logger.error(f"{ids}: {type(error).__name__}: {error} (details: {smk.log[0]})")
+        try:
+            with open(smk.log[0], "a") as log_file:
+                traceback.print_exc(file=log_file)
+            details = f" (details: {smk.log[0]})"
+        except OSError:  # the log cannot be written either (a full disk): no pointer to it
+            details = ""
+        wildcards = dict(smk.wildcards.items())
+        which = ",".join(f"{k}={v}" for k, v in wildcards.items())
+        logger.error(f"{which + ': ' if which else ''}{type(error).__name__}: {error}{details}")
         sys.exit(1)
 
 
-def stage_job(smk: Any, stage: str) -> StageJob:
+def job_settings(smk: Any) -> Settings:
+    """The run's typed settings, from the config Snakemake validated: built once per job."""
+    return Settings.from_config(smk.config)
+
+
+def stage_job(smk: Any, stage: str, settings: Settings | None = None) -> StageJob:
     """The :class:`StageJob` of a per-video rule's job, from Snakemake's script object."""
-    layout = Layout.from_config(smk.config)
+    settings = settings or job_settings(smk)
+    layout = Layout.from_settings(settings)
     vid = smk.wildcards.vid
     url = smk.params.get("url") or read_info(layout, vid).get("url", "")
     return StageJob(
@@ -56,8 +73,8 @@ def stage_job(smk: Any, stage: str) -> StageJob:
         video_id=vid,
         url=url,
         layout=layout,
+        max_attempts=settings.retry.max_attempts,
         generation=int(smk.params.generation),
         attempt=int(smk.resources.get("attempt", 1)),
-        in_run_attempts=job_retries(stage, smk.config) + 1,
-        max_attempts=max_attempts(smk.config),
+        in_run_attempts=stage_named(stage).in_run_retries(settings) + 1,
     )

@@ -12,14 +12,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from framesift.config import DEFAULT_CONFIGFILE, ConfigError, resolve_config
+from framesift.config import ConfigError
 from framesift.layout import STAGES, Layout
-from framesift.lifecycle import VideoState, request_retry, totals, video_states
+from framesift.lifecycle import request_retry
+from framesift.run_record import resolve_project
 from framesift.urls import UrlFileMissing, UrlList, read_url_file
+from framesift.video_states import VideoState, totals, video_states
 
 
 def add_project_options(parser: argparse.ArgumentParser) -> None:
-    """``-d``, ``--configfile`` and ``--urls``: which project a command reads (status, doctor)."""
+    """``-d``, ``--configfile`` and ``--urls``: which project a command reads (status, doctor).
+
+    Without ``--configfile``, the config files (and ``--config`` values) of the last run in DIR
+    are used, as recorded in ``results/state/run.json`` (framesift.run_record).
+    """
     parser.add_argument(
         "-d",
         "--directory",
@@ -31,8 +37,8 @@ def add_project_options(parser: argparse.ArgumentParser) -> None:
         "--configfile",
         nargs="+",
         metavar="FILE",
-        default=[str(DEFAULT_CONFIGFILE)],
-        help="config file(s), layered in order, relative to DIR (default: config/config.yaml)",
+        help="config file(s), layered in order, relative to DIR (default: those of the last "
+        "run in DIR, recorded in results/state/run.json; without one, config/config.yaml)",
     )
     parser.add_argument(
         "--urls", metavar="FILE", help="the URL file (default: the config's `urls`)"
@@ -47,6 +53,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         description="One row per URL in the URL file: video id, state, frames extracted, "
         "kept by the filter, in the dataset, and title or failure reason; then totals. "
         "Exit status 0 when nothing failed, 1 otherwise.",
+        allow_abbrev=False,
     )
     add_project_options(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -58,6 +65,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         help="make the next run redo the failed videos (all, one stage, or the named ones)",
         description="Mark failed stages (transient or permanent) so that the next run of the "
         "workflow redoes exactly them and what follows them; finished work is untouched.",
+        allow_abbrev=False,
     )
     add_project_options(retry)
     retry.add_argument("--stage", choices=STAGES, help="only failures at this stage")
@@ -65,12 +73,23 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     retry.set_defaults(handler=run_retry_failed, parser=retry)
 
 
+class UrlFileNotFound(Exception):
+    """The URL file is missing; the message names the options of these commands."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"URL file {str(path)!r} does not exist: create it (one URL per line), point "
+            "`urls:` in the config (--configfile FILE) at the right file, or pass --urls FILE"
+        )
+
+
 def _load(args: argparse.Namespace) -> tuple[Layout, UrlList]:
     """The layout and the parsed URL file, as the workflow would see them."""
-    workdir = Path(args.directory)
-    config = resolve_config(args.configfile, workdir=workdir)
-    urls = Path(args.urls) if args.urls else workdir / config["urls"]
-    return Layout.from_config(config, root=workdir / "results"), read_url_file(urls)
+    project = resolve_project(args.directory, args.configfile, args.urls)
+    try:
+        return project.layout, read_url_file(project.urls)
+    except UrlFileMissing:
+        raise UrlFileNotFound(project.urls) from None
 
 
 def command_failed(command: str, error: Exception) -> int:
@@ -110,7 +129,7 @@ def run_status(args: argparse.Namespace) -> int:
     """``framesift status``; exit 0 when nothing failed, 1 otherwise, 2 on bad input."""
     try:
         layout, url_list = _load(args)
-    except (ConfigError, UrlFileMissing) as error:
+    except (ConfigError, UrlFileNotFound) as error:
         return command_failed("status", error)
     states = video_states(layout, [(e.video_id, e.url) for e in url_list.entries])
     count = totals(states)
@@ -143,7 +162,7 @@ def run_retry_failed(args: argparse.Namespace) -> int:
     """``framesift retry-failed``; exit 0, or 2 on bad input (an unknown video id)."""
     try:
         layout, url_list = _load(args)
-    except (ConfigError, UrlFileMissing) as error:
+    except (ConfigError, UrlFileNotFound) as error:
         return command_failed("retry-failed", error)
     known = url_list.ids
     unknown = [vid for vid in args.video_ids if vid not in known]

@@ -10,6 +10,9 @@ Pieces, each small and testable on its own:
   group, tells a locked working directory apart from a failure and stops the child cleanly.
 * :func:`observe` - watchdog on the URL file's *directory*, so atomic saves (temp file renamed
   over the original) and delete + recreate are seen.
+* :func:`plan_watch` - the Snakemake arguments and the URL file they make Snakemake read: the
+  ``urls:`` of the config passed to Snakemake (``--configfile``/``--config`` among its
+  arguments, else the last run's, from the run record, else ``config/config.yaml``).
 * :func:`run_watch` - wires them together with a log file and SIGINT/SIGTERM handling.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import signal
 import subprocess
@@ -27,10 +31,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+import yaml
+
+from framesift.config import DEFAULT_CONFIGFILE, ConfigError, resolve_config
 from framesift.layout import Layout
 from framesift.lifecycle import failures_of
+from framesift.run_record import RESULTS, read_run_record, recorded_config
 from framesift.urls import UrlFileMissing, read_url_file
 
 if TYPE_CHECKING:
@@ -38,7 +46,6 @@ if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
 DEFAULT_SNAKEMAKE_ARGS = ("--cores", "all", "--keep-going", "--rerun-incomplete")
-DEFAULT_URLS = Path("config/urls.txt")
 DEFAULT_LOG = Path("logs/watch.log")
 LOCK_MARKERS = ("LockException", "Directory cannot be locked")
 INCOMPLETE_MARKER = "IncompleteFilesException"
@@ -52,13 +59,13 @@ def url_ids(path: str | Path) -> frozenset[str]:
     return frozenset(read_url_file(path).ids)
 
 
-def count_failed(results: Path, urls_file: Path) -> int | None:
+def count_failed(layout: Layout, urls_file: Path) -> int | None:
     """Failed videos (transient or permanent) among those the URL file names now."""
     try:
         ids = url_ids(urls_file)
     except OSError:
         return None
-    return sum(1 for record in failures_of(Layout(results), ids) if record.failed)
+    return sum(1 for record in failures_of(layout, ids) if record.failed)
 
 
 @dataclass(frozen=True)
@@ -270,9 +277,86 @@ def snakemake_workdir(args: Sequence[str], cwd: str | Path = ".") -> Path:
     return Path(cwd, directory) if directory else Path(cwd)
 
 
-def count_videos(results: Path) -> int:
-    """Videos the download stage has finished (``results/videos/*.info.json``)."""
-    return sum(1 for _ in (results / "videos").glob("*.info.json"))
+CONFIGFILE_OPTIONS = ("--configfile", "--configfiles")
+CONFIG_OPTIONS = ("--config", "-C")
+
+
+def _option_values(args: Sequence[str], names: Sequence[str]) -> list[str] | None:
+    """Values of the last option of ``names`` in ``args`` (as argparse reads ``nargs``: up to
+    the next option; ``--name=value`` has one), or None when there is none."""
+    found: list[str] | None = None
+    for index, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name in names:
+            rest = itertools.takewhile(lambda a: not a.startswith("-"), args[index + 1 :])
+            found = [value] if equals else list(rest)
+    return found
+
+
+def _config_value(text: str) -> Any:
+    """A ``--config`` value as Snakemake parses it: a number, True/False, else YAML strings."""
+    for parse in (int, float):
+        with contextlib.suppress(ValueError):
+            return parse(text)
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return yaml.load(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        return text
+
+
+def snakemake_config(
+    args: Sequence[str], cwd: str | Path = "."
+) -> tuple[list[Path], dict[str, Any]]:
+    """The config files Snakemake layers with ``args`` (``config/config.yaml`` of its working
+    directory first, unless replaced, then ``--configfile``, taken from ``cwd``) and the
+    ``--config`` values."""
+    files = [] if "--replace-workflow-config" in args else [DEFAULT_CONFIGFILE]
+    named = _option_values(args, CONFIGFILE_OPTIONS) or []
+    files += [Path(os.path.abspath(Path(cwd, name))) for name in named]
+    overrides: dict[str, Any] = {}
+    for item in _option_values(args, CONFIG_OPTIONS) or []:
+        key, _, value = item.partition("=")
+        overrides[key] = _config_value(value) if value else None
+    return files, overrides
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    """What ``framesift watch`` hands Snakemake and which URL file it watches."""
+
+    args: list[str]
+    workdir: Path
+    urls_file: Path
+
+
+def plan_watch(urls: str | Path | None, extra: Sequence[str], cwd: str | Path = ".") -> WatchPlan:
+    """Snakemake's arguments and the URL file they make it read (ConfigError: unusable config).
+
+    Without ``--configfile``/``--config`` in ``extra``, the last run's config files and values
+    (its record) are handed to Snakemake. The watched file is ``urls`` (handed to Snakemake as
+    ``--config urls=<absolute path>``), else the ``urls:`` of that config.
+    """
+    args = list(extra) or list(DEFAULT_SNAKEMAKE_ARGS)
+    workdir = snakemake_workdir(args, cwd)
+    given = _option_values(args, CONFIGFILE_OPTIONS + CONFIG_OPTIONS) is not None
+    record = None if given else read_run_record(workdir)
+    if record is not None:
+        args += record.snakemake_options(skip=("urls",) if urls is not None else ())
+    if urls is not None:
+        urls_file = Path(cwd, urls)
+        return WatchPlan(snakemake_args(args, urls_file.resolve()), workdir, urls_file)
+    files, overrides = snakemake_config(args, cwd)
+    with recorded_config(record is not None, "-- --configfile FILE"):
+        config = resolve_config(files, overrides, workdir=workdir)
+    return WatchPlan(args, workdir, workdir / config["urls"])
+
+
+def count_videos(layout: Layout) -> int:
+    """Videos the download stage has finished (their ``.info.json`` files)."""
+    pattern = layout.info("*")
+    return sum(1 for _ in pattern.parent.glob(pattern.name))
 
 
 def _contains(path: Path, offset: int, markers: Sequence[str]) -> bool:
@@ -321,6 +405,7 @@ class SnakemakeRunner:
         self.command = [python, "-m", "snakemake", *args]
         self.output_dir = output_dir
         self.workdir = workdir if workdir is not None else snakemake_workdir(args)
+        self.layout = Layout(self.workdir / RESULTS)  # what it counts (the video type is moot)
         self.urls_file = urls_file
         self.stop_timeout = stop_timeout
         self.interrupt_grace = interrupt_grace
@@ -347,8 +432,7 @@ class SnakemakeRunner:
         """Run Snakemake once and wait for it."""
         if self._stop_level:
             return RunResult(returncode=-signal.SIGTERM, stopped=True)
-        results = self.workdir / "results"
-        videos_before = count_videos(results)
+        videos_before = count_videos(self.layout)
         locks_before = self._lock_files()
         output = self._next_output()
         with output.open("ab") as log:
@@ -378,8 +462,8 @@ class SnakemakeRunner:
             returncode=returncode,
             locked=locked,
             stopped=bool(self._stop_level),
-            new_videos=max(0, count_videos(results) - videos_before),
-            failures=count_failed(results, self.urls_file) if self.urls_file else None,
+            new_videos=max(0, count_videos(self.layout) - videos_before),
+            failures=count_failed(self.layout, self.urls_file) if self.urls_file else None,
             output=output,
             hint="outputs of an interrupted run are incomplete: add --rerun-incomplete"
             if incomplete
@@ -450,6 +534,7 @@ def observe(path: str | Path, callback: Callable[[], None]) -> BaseObserver:
 
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
+    logging.getLogger("watchdog.observers.inotify").addFilter(_drop_stop_noise)
     try:
         return _start(Observer(), _Handler(), directory)
     except OSError:  # e.g. the inotify watch limit is reached: poll instead
@@ -461,6 +546,22 @@ def _start(observer: BaseObserver, handler: FileSystemEventHandler, directory: s
     observer.daemon = True
     observer.start()
     return observer
+
+
+STOP_NOISE = "queue_events() called when the thread is inactive"
+
+
+def _drop_stop_noise(record: logging.LogRecord) -> bool:
+    """Filter of watchdog's inotify logger: its emitter logs STOP_NOISE as an error when the
+    observer stops while it is reading an event (a race inside watchdog's own stop; nothing is
+    lost, the watch is over), which printed a stray line when ``framesift watch`` stopped."""
+    return STOP_NOISE not in record.getMessage()
+
+
+def stop_observer(observer: BaseObserver, timeout: float = 5.0) -> None:
+    """Stop watchdog: ``stop()`` ends and joins its emitters, then its dispatch thread ends."""
+    observer.stop()
+    observer.join(timeout)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -506,26 +607,31 @@ def run_watch(
     debounce: float = 2.0,
     log: str | Path | None = None,
 ) -> int:
-    """``framesift watch``: returns 0 after a clean stop, 130 after an abort.
+    """``framesift watch``: returns 0 after a clean stop, 130 after an abort, 2 when the config
+    cannot be used.
 
-    ``urls`` defaults to ``config/urls.txt`` and ``log`` to ``logs/watch.log``, both under
-    Snakemake's working directory (``--directory`` in ``extra``, else the current one).
+    ``urls`` defaults to the ``urls:`` of the config handed to Snakemake (see
+    :func:`plan_watch`) and ``log`` to ``logs/watch.log`` under Snakemake's working directory
+    (``--directory`` in ``extra``, else the current one).
     """
-    args = snakemake_args(extra, Path(urls).resolve() if urls is not None else None)
-    workdir = snakemake_workdir(args)
-    urls_file = Path(urls) if urls is not None else workdir / DEFAULT_URLS
-    log_file = Path(log) if log is not None else workdir / DEFAULT_LOG
+    try:
+        plan = plan_watch(urls, extra)
+    except ConfigError as error:
+        sys.stderr.write(f"framesift watch: {error}\n")
+        return 2
+    log_file = Path(log) if log is not None else plan.workdir / DEFAULT_LOG
     report = EventLog(log_file)
     runs_dir = log_file.parent / f"{log_file.stem}-runs"
-    runner = SnakemakeRunner(args, runs_dir, workdir=workdir, urls_file=urls_file)
-    watcher = Watcher(urls_file, runner, debounce=debounce, report=report)
+    runner = SnakemakeRunner(plan.args, runs_dir, workdir=plan.workdir, urls_file=plan.urls_file)
+    watcher = Watcher(plan.urls_file, runner, debounce=debounce, report=report)
     install_signal_handlers(watcher)
-    observer = observe(urls_file, watcher.notify)
-    report(f"watch started: {urls_file} (debounce {debounce:g} s): snakemake {' '.join(args)}")
+    observer = observe(plan.urls_file, watcher.notify)
+    args = " ".join(plan.args)
+    report(f"watch started: {plan.urls_file} (debounce {debounce:g} s): snakemake {args}")
     try:
         code = watcher.serve()
     finally:
+        stop_observer(observer)  # first no more events, then no more runs
         runner.stop(force=True)  # kills a child only if one is still running
-        observer.stop()
     report("watch stopped" if code == 0 else "watch aborted")
     return code

@@ -38,7 +38,8 @@ from framesift.detect import (
     signature_due,
 )
 from framesift.hash_table import HashSpec, Signature
-from framesift.worker_client import WorkerSpec, alive, start_time
+from framesift.run_owner import alive, start_time
+from framesift.worker_client import WorkerSpec
 
 POLL_SECONDS = 0.2  # how often the run's process and the idle clock are checked
 DECODE_THREADS = max(2, min(8, len(os.sched_getaffinity(0))))  # Pillow decodes without the GIL

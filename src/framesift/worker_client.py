@@ -1,7 +1,8 @@
 """Client of the shared detection worker (docs/worker.md): find or start it, stream frames to it.
 
-Light on purpose: a filter job imports this, never torch. The worker's address, key and log
-path are defined here, once, for the client, the worker and `framesift worker`.
+Light on purpose: a filter job imports this, never torch. The worker's spec, address, key and
+log file are defined here, once, for the client, the worker and `framesift workers`; which
+process owns a run's workers is :mod:`framesift.run_owner`'s.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framesift.detect import (
     Detection,
@@ -28,13 +29,16 @@ from framesift.detect import (
     resolve_model_path,
 )
 from framesift.hash_table import HashSpec, Signature
+from framesift.pythonpath import library_pythonpath
+from framesift.run_owner import host_name, run_pid
+
+if TYPE_CHECKING:
+    from framesift.settings import FilterSettings, WorkerSettings
 
 RUNTIME_DIR = Path(".framesift")  # in the working directory; mode 0700
 LOG_DIR = Path("logs") / "worker"
-RUN_OWNER_ENV = "FRAMESIFT_RUN_OWNER"  # host:pid:start:slurm job of the run's owner (claim_run)
 START_TIMEOUT = 60.0  # seconds for a started worker to listen (it binds before importing torch)
 ANSWER_TIMEOUT = 900.0  # seconds without a line from the worker before giving up on it
-DEFAULT_IDLE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,14 @@ class WorkerSpec:
 
     model: str
     options: DetectOptions
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    idle_timeout: float
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], idle_timeout: float | None = None):
-        """From a `filter`-like settings section (model, conf, imgsz, ...)."""
-        timeout = DEFAULT_IDLE_TIMEOUT if idle_timeout is None else float(idle_timeout)
-        return cls(str(settings["model"]), DetectOptions.from_settings(settings), timeout)
+    def of(cls, detection: FilterSettings, worker: WorkerSettings) -> WorkerSpec:
+        """The worker of a model's detection settings (the filter's, or the labelling
+        model's: :func:`framesift.detect.labelling_settings`)."""
+        options = DetectOptions.of(detection)
+        return cls(str(detection.model), options, float(worker.idle_timeout))
 
     def to_json(self) -> str:
         data = {"model": self.model, "options": asdict(self.options)}
@@ -73,75 +78,14 @@ class WorkerSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def host_name() -> str:
-    """This machine's short name, safe in a file name (nodes sharing a file system differ)."""
-    name = socket.gethostname().split(".")[0] or "host"
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:24]
-
-
-def start_time(pid: int) -> str:
-    """A process's start time from /proc (tells a reused pid apart); '' if unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def alive(pid: int, started: str = "") -> bool:
-    """Whether process ``pid`` (started at ``started``, if given) still runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not started or start_time(pid) == started
-
-
-def claim_run() -> bool:
-    """Make this Snakemake process the owner of the workers its jobs start (rules/common.smk
-    calls this at parse time), unless a live Snakemake process on this machine and in this
-    SLURM job (if any) already is; whether it now owns the run.
-
-    So a local run's workers follow the main process, and in a SLURM job the job's own
-    Snakemake (the group job's, in its batch step) owns them, not the per-job Snakemake
-    processes it starts for each job (srun): one worker serves the whole group. A claim
-    inherited from another machine or from outside the SLURM job (the submitting Snakemake's,
-    through ``sbatch --export=ALL``) is replaced.
-    """
-    owner = _owner_from_env()
-    if owner is not None and alive(*owner):
-        return False
-    pid = os.getpid()
-    os.environ[RUN_OWNER_ENV] = f"{host_name()}:{pid}:{start_time(pid)}:{_slurm_job()}"
-    return True
-
-
-def run_pid() -> int | None:
-    """The Snakemake process that owns this job's workers (None outside a run)."""
-    owner = _owner_from_env()
-    return owner[0] if owner is not None else None
-
-
-def _slurm_job() -> str:
-    """The SLURM job this process runs in ('' outside SLURM)."""
-    return os.environ.get("SLURM_JOB_ID", "")
-
-
-def _owner_from_env() -> tuple[int, str] | None:
-    """(pid, start time) of the run's owner when it is on this machine and in this SLURM job."""
-    host, pid, started, job = (os.environ.get(RUN_OWNER_ENV, "").split(":") + [""] * 4)[:4]
-    if host != host_name() or not pid.isdigit() or job != _slurm_job():
-        return None
-    return int(pid), started
-
-
 def socket_path(spec: WorkerSpec, owner: int | None) -> Path:
     """Relative to the working directory: short enough for AF_UNIX wherever the project is."""
     return RUNTIME_DIR / f"{host_name()}-{owner or 0}-{spec.key()}.sock"
 
 
-def log_path(spec: WorkerSpec) -> Path:
+def worker_log_path(spec: WorkerSpec) -> Path:
+    """The log file of the worker for ``spec`` on this machine (relative to the working
+    directory; not a job's log, ``framesift.layout.log_path``)."""
     return LOG_DIR / f"{host_name()}-{spec.key()}.log"
 
 
@@ -159,7 +103,7 @@ class WorkerClient:
         self.spec = spec
         self.owner = run_pid() if owner is None else owner
         self.address = socket_path(spec, self.owner)
-        self.log = log_path(spec)
+        self.log_file = worker_log_path(spec)
         self._names: dict[int, str] | None = None
         self.device = ""
         self.stats: dict[str, float] = {}  # the worker's counters when this client last asked
@@ -230,7 +174,7 @@ class WorkerClient:
         return channel
 
     def _lost(self, what: str) -> DetectorFault:
-        return DetectorFault(f"the detection worker failed: {what} (see {self.log})")
+        return DetectorFault(f"the detection worker failed: {what} (see {self.log_file})")
 
 
 def connect(address: Path) -> socket.socket | None:
@@ -291,19 +235,15 @@ def ensure_worker(spec: WorkerSpec, owner: int | None) -> socket.socket:
             if process.poll() is not None:
                 break
             time.sleep(0.05)
-    tail = _log_tail(log_path(spec))
-    raise DetectorFault(f"the detection worker did not start: {tail} (see {log_path(spec)})")
+    log = worker_log_path(spec)
+    raise DetectorFault(f"the detection worker did not start: {_log_tail(log)} (see {log})")
 
 
 def start_worker(spec: WorkerSpec, owner: int | None, address: Path) -> subprocess.Popen:
     """Start a detached worker process for ``spec`` listening on ``address``."""
-    log = log_path(spec)
+    log = worker_log_path(spec)
     log.parent.mkdir(parents=True, exist_ok=True)
-    src = str(Path(__file__).resolve().parent.parent)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [src, os.getenv("PYTHONPATH")])),
-    }
+    env = {**os.environ, "PYTHONPATH": library_pythonpath()}
     command = [sys.executable, "-m", "framesift.worker", "--socket", str(address)]
     command += ["--spec", spec.to_json(), "--owner", str(owner or 0)]
     with open(log, "a") as out:

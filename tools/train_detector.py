@@ -9,7 +9,7 @@ to 160x160 and JPEG-compressed. A quarter of the images hold no labelled object.
 
 Usage::
 
-    python -m framesift.train_detector --out src/framesift/models/shapes.pt
+    python tools/train_detector.py --out src/framesift/models/shapes.pt
 """
 
 from __future__ import annotations
