@@ -23,7 +23,7 @@ from framesift.hash_table import (
     read_hash_table,
     write_hash_table,
 )
-from framesift.hashing import SHARPNESS_SIDE, hash_image, sharpness, signature
+from framesift.hashing import SHARPNESS_SIDE, sharpness, signature
 from framesift.settings import HashSettings
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden_hashes"
@@ -143,7 +143,7 @@ def test_collapse_marks_consecutive_near_duplicates(tmp_path: Path) -> None:
 
 
 def test_collapse_compares_with_last_kept_frame_not_previous(tmp_path: Path) -> None:
-    hashes = [hash_image(panorama_crop(offset)) for offset in (0, 4, 8)]
+    hashes = [imagehash.phash(panorama_crop(offset)) for offset in (0, 4, 8)]
     threshold = max(hashes[0] - hashes[1], hashes[1] - hashes[2])
     assert hashes[0] - hashes[2] > threshold  # the pan drifts beyond the threshold
     frames = [
@@ -189,7 +189,10 @@ def test_golden_hashes_of_committed_frames(name: str, hash_type: str, hash_size:
 def test_hex_distance_is_imagehash_difference() -> None:
     """The filter job collapses with hex hashes (no imagehash there): same distance."""
     for size in (8, 16):
-        a, b = hash_image(pattern(1), "phash", size), hash_image(pattern(2), "phash", size)
+        a, b = (
+            imagehash.phash(pattern(1), hash_size=size),
+            imagehash.phash(pattern(2), hash_size=size),
+        )
         assert hex_distance(str(a), str(b)) == a - b > 0
         assert hex_distance(str(a), str(a)) == 0
 
@@ -271,8 +274,6 @@ def test_hash_spec_of_the_settings() -> None:
 def test_unknown_hash_type_lists_valid_types(tmp_path: Path) -> None:
     dataset = settings_for().dataset
     with pytest.raises(ValueError, match="phash, dhash, ahash, whash"):
-        hash_image(pattern(1), "md5")
-    with pytest.raises(ValueError, match="phash, dhash, ahash, whash"):
         HashSpec.of(HashSettings("md5", 8, 4), dataset)
     with pytest.raises(ValueError, match="unknown hash_type"):
         write_hash_table(tmp_path / "h.tsv", [], "md5", 8)
@@ -286,8 +287,6 @@ def test_bad_hash_size_is_rejected(tmp_path: Path) -> None:
         write_hash_table(tmp_path / "h.tsv", [], "phash", 0)
     with pytest.raises(ValueError, match="power-of-two"):
         HashSpec.of(HashSettings("whash", 6, 4), dataset)
-    with pytest.raises(ValueError, match="hash_size"):
-        hash_image(pattern(1), "phash", hash_size=1)
 
 
 def test_hash_table_round_trip(tmp_path: Path) -> None:

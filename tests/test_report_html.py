@@ -11,14 +11,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
+import imagehash
 import pytest
 from PIL import Image, ImageDraw
 
 from framesift.clusters import ClusterRow, write_cluster_table
 from framesift.dataset import Box, DatasetImage, write_dataset
 from framesift.hash_table import hex_distance
-from framesift.hashing import hash_image
-from framesift.layout import STAGES, Layout
+from framesift.layout import Layout
 from framesift.lifecycle import (
     DONE,
     EMPTY,
@@ -33,6 +33,7 @@ from framesift.report_data import DatasetEntry, sample_images
 from framesift.report_diff import Changes
 from framesift.report_html import THUMBS, write_html_report
 from framesift.report_sections import changes_since, plural
+from framesift.stage_table import STAGES
 
 CLASSES = ["square", "circle"]
 W, H = 480, 270
@@ -121,12 +122,12 @@ def _write_clusters(
     Hamming distance of the two frames' hashes (or ``distance`` when given)."""
     rows = []
     for k, img in enumerate(images):
-        hex_ = str(hash_image(Image.open(img.source)))
+        hex_ = str(imagehash.phash(Image.open(img.source)))
         kept = f"{img.video_id}/{img.name}"
         rows.append(ClusterRow(k, img.video_id, img.name, img.timestamp_ms, hex_, True, kept, 0))
         if (img.video_id, img.timestamp_ms + 500) == DROPPED:
             vid, ts = DROPPED
-            hex_dup = str(hash_image(Image.open(layout.filtered(vid) / _frame_name(vid, ts))))
+            hex_dup = str(imagehash.phash(Image.open(layout.filtered(vid) / _frame_name(vid, ts))))
             d = hex_distance(hex_, hex_dup) if distance is None else distance
             rows.append(ClusterRow(k, vid, _frame_name(vid, ts), ts, hex_dup, False, kept, d))
     write_cluster_table(layout.clusters, rows)
@@ -270,8 +271,8 @@ def test_report_tables_escaping_and_offline(results: tuple[Layout, dict]) -> Non
 
     # dedup: the kept frame beside the frame it replaced, with the real Hamming distance
     vid, ts = DROPPED
-    kept = hash_image(Image.open(layout.filtered(vid) / _frame_name(vid, ts - 500)))
-    dropped = hash_image(Image.open(layout.filtered(vid) / _frame_name(vid, ts)))
+    kept = imagehash.phash(Image.open(layout.filtered(vid) / _frame_name(vid, ts - 500)))
+    dropped = imagehash.phash(Image.open(layout.filtered(vid) / _frame_name(vid, ts)))
     assert f"d = {kept - dropped}<" in text
     assert len(tags.of("div", "cluster")) == 1 and len(tags.of("img", "dedup")) == 2
     assert "1 frame dropped in 1 cluster;" in text

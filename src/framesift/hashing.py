@@ -17,7 +17,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from framesift.hash_table import HashSpec, Signature, check_hash_params
+from framesift.hash_table import HashSpec, Signature
 
 SHARPNESS_SIDE = 320  # long side, in pixels, of the working scale :func:`sharpness` measures at
 
@@ -27,15 +27,6 @@ _HASHERS: dict[str, Callable[..., imagehash.ImageHash]] = {
     "ahash": imagehash.average_hash,
     "whash": imagehash.whash,
 }
-
-
-def hash_image(
-    image: Image.Image, hash_type: str = "phash", hash_size: int = 8
-) -> imagehash.ImageHash:
-    """Perceptual hash of ``image`` (``hash_size**2`` bits), checked parameters (the tests and
-    the report's tests use it; the pipeline signs frames with :func:`signature`)."""
-    check_hash_params(hash_type, hash_size)
-    return _HASHERS[hash_type](image, hash_size=hash_size)
 
 
 def sharpness(image: Image.Image) -> float:

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framesift.settings import Settings
-from framesift.stage_table import PER_VIDEO_STAGES, STAGES, stage_named
-
-__all__ = ["STAGES", "Layout", "benchmark_path", "is_staging", "log_path", "remove_staging"]
+from framesift.stage_table import PER_VIDEO_STAGES, stage_named
 
 STAGING_MARKERS = (".tmp-", ".old-", ".download")
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from framesift.config import ConfigError
-from framesift.layout import STAGES, Layout
+from framesift.layout import Layout
 from framesift.lifecycle import request_retry
 from framesift.run_record import resolve_project
+from framesift.stage_table import STAGES
 from framesift.urls import UrlFileMissing, UrlList, read_url_file
 from framesift.video_states import VideoState, totals, video_states
 
