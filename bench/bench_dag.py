@@ -58,8 +58,8 @@ from bench_pipeline import (  # noqa: E402 - this folder is on sys.path
 )
 from proctree import slurm_stall_note  # noqa: E402
 
-from framesift.synthetic import Shape, VideoSpec, make_video, serve_directory  # noqa: E402
-from framesift.urls import parse_lines, video_id, youtube_id  # noqa: E402
+from framesift.cli.synthetic import Shape, VideoSpec, make_video, serve_directory  # noqa: E402
+from framesift.core.urls import parse_lines, video_id, youtube_id  # noqa: E402
 
 TEXT_SUFFIXES = {".json", ".tsv", ".log", ".yaml", ".yml", ".md", ".csv", ".txt", ".html"}
 PER_RUN_FOLDERS = ("logs", "benchmarks", "results")

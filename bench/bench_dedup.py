@@ -1,11 +1,12 @@
 """Benchmark: near-duplicate pairs by naive chunked numpy versus multi-index hashing (MIH).
 
 Plants near-duplicate groups in random hashes and prints, per size: the naive all-pairs time,
-the MIH time (:func:`framesift.dedup.near_duplicate_pairs`), their ratio, whether both found the
-same pairs, the time of connected components over those pairs (:func:`component_labels`, what
-a chaining dedup would keep) and the :func:`framesift.dedup.greedy_cover` time (greedy cover in
-:func:`framesift.dedup.preference_order`, what the aggregate runs), each as median wall and CPU
-seconds, with the number of frames each keeps.
+the MIH time (:func:`framesift.hashing.dedup.near_duplicate_pairs`), their ratio, whether both
+found the same pairs, the time of connected components over those pairs
+(:func:`component_labels`, what a chaining dedup would keep) and the
+:func:`framesift.hashing.dedup.greedy_cover` time (greedy cover in
+:func:`framesift.hashing.dedup.preference_order`, what the aggregate runs), each as median wall
+and CPU seconds, with the number of frames each keeps.
 
     python bench/bench_dedup.py                      # default sizes
     python bench/bench_dedup.py --sizes 10000 100000 --threshold 8 --naive-limit 100000
@@ -24,7 +25,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from framesift.dedup import (
+from framesift.hashing.dedup import (
     PREFER,
     Candidate,
     _popcount,

@@ -1,4 +1,4 @@
-"""Benchmark: frame sampling strategies of ``framesift.frames`` on one synthetic clip.
+"""Benchmark: frame sampling strategies of ``framesift.stages.frames`` on one synthetic clip.
 
 Baseline (measured in the same run): decoding the whole video through ffmpeg's ``fps`` filter.
 Compared: mode ``interval`` (input-side seeking, several inputs per ffmpeg process) and mode
@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from framesift.config import settings_for
-from framesift.frames import extract_frames
-from framesift.settings import FrameSettings
-from framesift.synthetic import VideoSpec, make_video
+from framesift.cli.synthetic import VideoSpec, make_video
+from framesift.core.config import settings_for
+from framesift.core.settings import FrameSettings
+from framesift.stages.frames import extract_frames
 
 
 def frames(**settings) -> FrameSettings:

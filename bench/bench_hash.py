@@ -39,9 +39,9 @@ import imagehash
 from frame_hashes import hash_files  # this folder is on sys.path
 from PIL import Image
 
-from framesift.hash_table import HashSpec
-from framesift.hashing import signature
-from framesift.media import ffmpeg_binary
+from framesift.core.media import ffmpeg_binary
+from framesift.hashing.image_hash import signature
+from framesift.hashing.tables import HashSpec
 
 PLAIN = {
     "phash": imagehash.phash,

@@ -46,8 +46,8 @@ from pathlib import Path
 
 from proctree import run_counted
 
-from framesift.media import ffmpeg_binary
-from framesift.synthetic import serve_directory
+from framesift.cli.synthetic import serve_directory
+from framesift.core.media import ffmpeg_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"

@@ -47,7 +47,7 @@ from typing import Any
 
 from proctree import Counted, run_counted, selfcheck, slurm_stall_note
 
-from framesift.synthetic import BACKGROUNDS, Shape, VideoSpec, make_video, serve_directory
+from framesift.cli.synthetic import BACKGROUNDS, Shape, VideoSpec, make_video, serve_directory
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().with_name("reference_pipeline.py")

@@ -35,10 +35,10 @@ from PIL import Image, ImageDraw
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-from framesift.config import settings_for  # noqa: E402
-from framesift.detect import DetectOptions, LocalDetector, load_model  # noqa: E402
-from framesift.hash_table import HashSpec  # noqa: E402
-from framesift.worker_client import WorkerClient, WorkerSpec  # noqa: E402
+from framesift.core.config import settings_for  # noqa: E402
+from framesift.detection.client import WorkerClient, WorkerSpec  # noqa: E402
+from framesift.detection.detector import DetectOptions, LocalDetector, load_model  # noqa: E402
+from framesift.hashing.tables import HashSpec  # noqa: E402
 
 
 def render_frames(folder: Path, count: int, width: int, height: int) -> list[Path]:
@@ -81,7 +81,7 @@ def client_process_cost(
     sends one video's frames."""
     code = (
         "import sys; from pathlib import Path; "
-        "from framesift.worker_client import WorkerClient, WorkerSpec; "
+        "from framesift.detection.client import WorkerClient, WorkerSpec; "
         f"c = WorkerClient(WorkerSpec.from_json(sys.argv[1]), owner={owner}); "
         "n = sum(1 for _ in c.detect_paths([Path(p) for p in sys.argv[2:]])); "
         "assert 'torch' not in sys.modules; import resource; "

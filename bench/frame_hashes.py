@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from framesift.hash_table import FrameHash, HashSpec, SignedFrame, collapse
-from framesift.hashing import signature
+from framesift.hashing.image_hash import signature
+from framesift.hashing.tables import FrameHash, HashSpec, SignedFrame, collapse
 
 
 def hash_files(

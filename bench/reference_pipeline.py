@@ -25,14 +25,14 @@ from typing import Any
 
 from frame_hashes import hash_files  # this folder is on sys.path
 
-from framesift.config import resolve_config
-from framesift.detect import DetectOptions, LocalDetector, load_model
-from framesift.download import download_video
-from framesift.filter import DETECTIONS, filter_frames, read_detections
-from framesift.frames import extract_frames
-from framesift.hash_table import HashSpec, write_hash_table
-from framesift.settings import Settings
-from framesift.urls import read_url_file
+from framesift.core.config import resolve_config
+from framesift.core.settings import Settings
+from framesift.core.urls import read_url_file
+from framesift.detection.detector import DetectOptions, LocalDetector, load_model
+from framesift.hashing.tables import HashSpec, write_hash_table
+from framesift.stages.download import download_video
+from framesift.stages.filter import DETECTIONS, filter_frames, read_detections
+from framesift.stages.frames import extract_frames
 
 
 def kept_inputs(kept_dir: Path) -> list[tuple[Path, int, float]]:

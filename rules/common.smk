@@ -10,7 +10,7 @@ from pathlib import Path
 # even where the package is not installed (cluster nodes, conda environments).
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-from framesift.pythonpath import library_pythonpath
+from framesift.core.pythonpath import library_pythonpath
 
 # (a write, not a requirement: no `envvars:` needed)
 os.environ.update(PYTHONPATH=library_pythonpath(root=_SRC))
@@ -18,24 +18,25 @@ os.environ.update(PYTHONPATH=library_pythonpath(root=_SRC))
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from framesift import lifecycle, video_states
-from framesift.config import SCHEMA, config_problem
-from framesift.download import DEFAULT_DOWNLOADS
-from framesift.jsruntime import JsRuntimeMissing, resolve_js_runtime
-from framesift.detect import (
+from framesift.lifecycle.records import generation as retry_generation
+from framesift.lifecycle.states import summary_lines, video_states
+from framesift.core.config import SCHEMA, config_problem
+from framesift.stages.download import DEFAULT_DOWNLOADS
+from framesift.stages.jsruntime import JsRuntimeMissing, resolve_js_runtime
+from framesift.detection.detector import (
     DetectorFault,
     labelling_settings,
     model_roles,
     resolve_model_path,
     uses_detector,
 )
-from framesift.layout import Layout, benchmark_path, log_path
-from framesift.run_record import RunRecord, write_run_record
-from framesift.settings import Settings
-from framesift.stage_table import stage_named
-from framesift.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
-from framesift.run_owner import claim_run
-from framesift.worker_client import WorkerClient, WorkerSpec
+from framesift.core.layout import Layout, benchmark_path, log_path
+from framesift.core.run_record import RunRecord, write_run_record
+from framesift.core.settings import Settings
+from framesift.core.stage_table import stage_named
+from framesift.core.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
+from framesift.detection.run_owner import claim_run
+from framesift.detection.client import WorkerClient, WorkerSpec
 
 # The shared detection worker lives as long as the Snakemake process that owns the run on
 # this machine (the main one; in a SLURM job, the job's own): see docs/worker.md
@@ -172,10 +173,10 @@ def final_targets(wildcards):
 
 
 def generation_of(stage):
-    """Input function: the retry generation of a stage's job (see framesift.lifecycle)."""
+    """Input function: the retry generation of a stage's job (see framesift.lifecycle.records)."""
 
     def generation(wildcards):
-        return lifecycle.generation(LAYOUT, stage, wildcards.vid)
+        return retry_generation(LAYOUT, stage, wildcards.vid)
 
     return generation
 
@@ -245,8 +246,8 @@ def print_run_summary():
         return
     videos = [(entry.video_id, entry.url) for entry in URL_LIST.entries]
     layout = Layout.from_settings(SETTINGS, root=_WORKDIR / LAYOUT.root)
-    states = video_states.video_states(layout, videos)
-    for line in video_states.summary_lines(states):
+    states = video_states(layout, videos)
+    for line in summary_lines(states):
         sys.stderr.write(f"framesift: {line}\n")
     shown = 5
     for problem in URL_LIST.problems[:shown]:
@@ -277,5 +278,5 @@ def url_problems(wildcards):
 
 
 def detect_settings(wildcards):
-    """Labelling settings (nulls resolved to the filter's; see framesift.detect), as params."""
+    """Labelling settings (nulls resolved to the filter's; see framesift.detection.detector), as params."""
     return labelling_settings(SETTINGS.filter, SETTINGS.detect).as_params()

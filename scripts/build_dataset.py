@@ -3,15 +3,15 @@
 import json
 import sys
 
-from framesift.aggregate import build
-from framesift.detect import DetectorFault, ModelError, labelling_settings
-from framesift.fsutil import atomic_write_text
-from framesift.layout import Layout, remove_staging
-from framesift.lifecycle import archive_removed, failures_of
-from framesift.report import render_markdown, summary_dict, video_titles
-from framesift.report_html import write_html_report
-from framesift.stagelog import job_settings, run_stage
-from framesift.worker_client import WorkerClient, WorkerSpec
+from framesift.core.fsutil import atomic_write_text
+from framesift.core.layout import Layout, remove_staging
+from framesift.dataset.build import build
+from framesift.detection.client import WorkerClient, WorkerSpec
+from framesift.detection.detector import DetectorFault, ModelError, labelling_settings
+from framesift.lifecycle.records import archive_removed, failures_of
+from framesift.lifecycle.snakemake_job import job_settings, run_stage
+from framesift.report.html import write_html_report
+from framesift.report.markdown import render_markdown, summary_dict, video_titles
 
 
 def main(smk, log):

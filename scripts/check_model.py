@@ -9,12 +9,12 @@ otherwise the worker is asked, which waits for it to load the model.
 import json
 import sys
 
-from framesift.detect import ModelError, check_models, model_roles, resolve_model_path
-from framesift.fsutil import atomic_write_text
-from framesift.model_names import checkpoint_names
-from framesift.settings import Settings
-from framesift.stagelog import run_stage
-from framesift.worker_client import WorkerClient, WorkerSpec
+from framesift.core.fsutil import atomic_write_text
+from framesift.core.settings import Settings
+from framesift.detection.client import WorkerClient, WorkerSpec
+from framesift.detection.detector import ModelError, check_models, model_roles, resolve_model_path
+from framesift.detection.model_names import checkpoint_names
+from framesift.lifecycle.snakemake_job import run_stage
 
 
 def main(smk, log):

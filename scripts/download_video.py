@@ -4,10 +4,10 @@ import json
 import sys
 from pathlib import Path
 
-from framesift.download import download_video
-from framesift.fsutil import atomic_write_text
-from framesift.stagejob import Outcome, run_video_stage
-from framesift.stagelog import job_settings, run_stage, stage_job
+from framesift.core.fsutil import atomic_write_text
+from framesift.lifecycle.jobs import Outcome, run_video_stage
+from framesift.lifecycle.snakemake_job import job_settings, run_stage, stage_job
+from framesift.stages.download import download_video
 
 
 def main(smk, log):

@@ -3,9 +3,9 @@
 import sys
 from pathlib import Path
 
-from framesift.frames import extract_frames, write_empty
-from framesift.stagejob import Outcome, run_video_stage
-from framesift.stagelog import job_settings, run_stage, stage_job
+from framesift.lifecycle.jobs import Outcome, run_video_stage
+from framesift.lifecycle.snakemake_job import job_settings, run_stage, stage_job
+from framesift.stages.frames import extract_frames, write_empty
 
 
 def main(smk, log):

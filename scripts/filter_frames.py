@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from framesift.detect import DetectorFault, uses_detector
-from framesift.filter import filter_frames, keep_all_frames, write_empty
-from framesift.hash_table import HashSpec, VideoTables
-from framesift.lifecycle import EMPTY
-from framesift.stagejob import Outcome, StageFailed, run_video_stage
-from framesift.stagelog import job_settings, run_stage, stage_job
-from framesift.worker_client import WorkerClient, WorkerSpec
+from framesift.detection.client import WorkerClient, WorkerSpec
+from framesift.detection.detector import DetectorFault, uses_detector
+from framesift.hashing.tables import HashSpec, VideoTables
+from framesift.lifecycle.jobs import Outcome, StageFailed, run_video_stage
+from framesift.lifecycle.records import EMPTY
+from framesift.lifecycle.snakemake_job import job_settings, run_stage, stage_job
+from framesift.stages.filter import filter_frames, keep_all_frames, write_empty
 
 
 def main(smk, log):

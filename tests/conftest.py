@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from framesift.synthetic import Shape, VideoSpec, make_video, serve_directory, write_corrupt_video
+from framesift.cli.synthetic import Shape, VideoSpec, make_video, serve_directory, write_corrupt_video
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES_MODEL = REPO / "src" / "framesift" / "models" / "shapes.pt"
@@ -78,12 +78,13 @@ def server(video_dir: Path) -> Iterator[str]:
 
 
 def worker_processes(directory: Path) -> list[int]:
-    """Pids of detection workers (``python -m framesift.worker``) running in ``directory``."""
+    """Pids of detection workers (``python -m framesift.detection.worker``) in ``directory``."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             command = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"framesift.worker" in command and os.readlink(proc / "cwd") == str(directory):
+            worker = b"framesift.detection.worker" in command
+            if worker and os.readlink(proc / "cwd") == str(directory):
                 found.append(int(proc.name))
         except (OSError, ValueError):
             continue

@@ -1,6 +1,6 @@
 """Train the tiny shipped YOLO detector (``models/shapes.pt``) on synthetic images, on CPU.
 
-Classes (a fixed contract, see :mod:`framesift.synthetic`): ``0 = square``, a red filled square,
+Classes (a fixed contract, see :mod:`framesift.cli.synthetic`): ``0 = square``, a red filled square,
 and ``1 = circle``, a blue filled disc. Training images mimic what the pipeline sees when it runs
 the model at ``imgsz=320`` on 640x360 video frames: each sample is a 320x320 window of a 640x360
 frame (ffmpeg ``testsrc2``/``smptehdbars`` frames passed through H.264, flat colours with noise,
@@ -27,8 +27,8 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw, ImageFilter
 
-from framesift.media import ffmpeg_binary
-from framesift.synthetic import CIRCLE_RGB, SQUARE_RGB
+from framesift.cli.synthetic import CIRCLE_RGB, SQUARE_RGB
+from framesift.core.media import ffmpeg_binary
 
 CLASS_NAMES: tuple[str, ...] = ("square", "circle")
 CLASS_RGB: tuple[tuple[int, int, int], ...] = (SQUARE_RGB, CIRCLE_RGB)

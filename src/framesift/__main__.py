@@ -2,6 +2,6 @@
 
 import sys
 
-from framesift.cli import main
+from framesift.cli.main import main
 
 sys.exit(main())

@@ -1,0 +1,1 @@
+"""The framesift command: watch, status, retry-failed, workers, demo, doctor."""

@@ -1,0 +1,1 @@
+"""The aggregate: cross-video dedup, labels, caps and negatives, the dataset writers."""

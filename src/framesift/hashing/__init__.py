@@ -1,0 +1,1 @@
+"""Perceptual hashes: computing them, the per-video hash tables, near-duplicate search."""

@@ -1,0 +1,2 @@
+"""The per-video stages: download (yt-dlp), frames (ffmpeg), filter (a client of the detection
+worker)."""
