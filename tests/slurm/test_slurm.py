@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Workflow
+from testkit import REPO, Workflow
 
 from framesift.cli.synthetic import Shape, VideoSpec, make_video, serve_directory
 from framesift.core.urls import video_id

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from testkit import REPO
 
 import framesift
 from framesift.core.config import SCHEMA, config_problem, load_schema, resolve_config, schema_keys

@@ -9,7 +9,7 @@ import re
 import sys
 import tomllib
 
-from conftest import REPO
+from testkit import REPO
 
 # Declared, never imported by src/, and why
 NOT_IMPORTED = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import REPO
+from testkit import REPO
 
 import framesift
 from framesift.cli.synthetic import CIRCLE_RGB, SQUARE_RGB, Shape, VideoSpec, make_video

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import SHAPES_MODEL
+from testkit import SHAPES_MODEL
 
 from framesift.cli.doctor import _cuda_index
 

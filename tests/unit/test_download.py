@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yt_dlp
-from conftest import free_port
+from testkit import free_port
 
 from framesift.cli.synthetic import serve_handler
 from framesift.core.config import settings_for

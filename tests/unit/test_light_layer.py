@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, worker_processes
+from testkit import REPO, worker_processes
 
 from framesift.cli.synthetic import Shape, VideoSpec, make_video
 from framesift.core.config import complete_config, settings_for

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from testkit import REPO
 
 from framesift.core.config import (
     TABLE_END,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from testkit import REPO
 
 from framesift.core.urls import video_id
 

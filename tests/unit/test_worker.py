@@ -14,7 +14,7 @@ from pathlib import Path
 import imagehash
 import pytest
 from PIL import Image
-from conftest import wait_until, worker_processes
+from testkit import wait_until, worker_processes
 
 from framesift.cli.synthetic import Shape, VideoSpec, make_video
 from framesift.core.config import settings_for

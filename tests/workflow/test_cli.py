@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from testkit import REPO
 
 import framesift.cli.main as cli_module
 from framesift import __version__

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO, free_port
+from testkit import REPO, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Workflow
+from testkit import Workflow
 
 from framesift.cli.synthetic import serve_handler
 from framesift.stages.download import DEFAULT_DOWNLOADS

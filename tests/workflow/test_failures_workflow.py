@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, Workflow, free_port, new_workflow, wait_until, worker_processes
+from testkit import REPO, Workflow, free_port, new_workflow, wait_until, worker_processes
 
 from framesift.cli.synthetic import Shape, VideoSpec, make_video, serve_handler
 from framesift.core.layout import is_staging

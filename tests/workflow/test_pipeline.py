@@ -17,7 +17,7 @@ import imagehash
 import pytest
 import yaml
 from PIL import Image
-from conftest import new_workflow, wait_until, worker_processes
+from testkit import new_workflow, wait_until, worker_processes
 
 from framesift.cli.synthetic import Shape, VideoSpec, make_video, reencode, serve_directory
 from framesift.core.urls import video_id

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from conftest import REPO, Workflow
+from testkit import REPO, Workflow
 
 from framesift.cli.watch import (
     DEFAULT_SNAKEMAKE_ARGS,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from conftest import Workflow, free_port
+from testkit import Workflow, free_port
 
 from framesift.core.urls import video_id
 from framesift.stages.frames import MANIFEST, read_manifest

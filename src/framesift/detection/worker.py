@@ -1,11 +1,10 @@
 """The shared detection worker: one model per machine per run, serving many filter jobs.
 
 Started by ``framesift.detection.client`` as ``python -m framesift.detection.worker``; see
-docs/worker.md for
-its lifetime and protocol. It binds its socket first (clients connect at once), then loads the
-model. Connections each get a thread; a small pool decodes frames ahead of inference (and
-hashes the frames that are due after it); one inference thread batches decoded frames of the
-same shape across all connections.
+docs/worker.md for its lifetime and protocol. It binds its socket first (clients connect at
+once), then loads the model. Connections each get a thread; a small pool decodes frames ahead
+of inference (and hashes the frames that are due after it); one inference thread batches
+decoded frames of the same shape across all connections.
 """
 
 from __future__ import annotations
