@@ -18,11 +18,18 @@ os.environ.update(PYTHONPATH=library_pythonpath(root=_SRC))
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from framesift.lifecycle.records import generation as retry_generation
-from framesift.lifecycle.states import summary_lines, video_states
 from framesift.core.config import SCHEMA, config_problem
-from framesift.stages.download import DEFAULT_DOWNLOADS
-from framesift.stages.jsruntime import JsRuntimeMissing, resolve_js_runtime
+from framesift.core.layout import Layout, benchmark_path, log_path
+from framesift.core.run_record import RunRecord, write_run_record
+from framesift.core.settings import Settings
+from framesift.core.stage_table import stage_named
+from framesift.core.urls import (
+    VIDEO_ID_PATTERN,
+    UrlFileMissing,
+    read_url_file,
+    youtube_id,
+)
+from framesift.detection.client import WorkerClient, WorkerSpec
 from framesift.detection.detector import (
     DetectorFault,
     labelling_settings,
@@ -30,13 +37,11 @@ from framesift.detection.detector import (
     resolve_model_path,
     uses_detector,
 )
-from framesift.core.layout import Layout, benchmark_path, log_path
-from framesift.core.run_record import RunRecord, write_run_record
-from framesift.core.settings import Settings
-from framesift.core.stage_table import stage_named
-from framesift.core.urls import VIDEO_ID_PATTERN, UrlFileMissing, read_url_file, youtube_id
 from framesift.detection.run_owner import claim_run
-from framesift.detection.client import WorkerClient, WorkerSpec
+from framesift.lifecycle.records import generation as retry_generation
+from framesift.lifecycle.states import summary_lines, video_states
+from framesift.stages.download import DEFAULT_DOWNLOADS
+from framesift.stages.jsruntime import JsRuntimeMissing, resolve_js_runtime
 
 # The shared detection worker lives as long as the Snakemake process that owns the run on
 # this machine (the main one; in a SLURM job, the job's own): see docs/worker.md
@@ -47,6 +52,7 @@ _CONFIG_PROBLEM = config_problem(config, SCHEMA)
 if _CONFIG_PROBLEM:
     raise WorkflowError(f"{_CONFIG_PROBLEM} (see {SCHEMA.name})")
 validate(config, str(SCHEMA))  # fills in the defaults
+SETTINGS = Settings.from_config(config)  # typed, once
 
 # What this run resolved (config files, URL file, results), for framesift status, doctor, watch
 if workflow.is_main_process:
@@ -69,12 +75,11 @@ def start_job_worker():
     """In a SLURM job that runs filter jobs (the `gpu` group), the job's own Snakemake starts
     the filter worker before the jobs' steps: a worker started from a step (srun) would die with
     it where SLURM kills a step's processes (proctrack/cgroup); see docs/worker.md."""
-    settings = Settings.from_config(config)  # runs before SETTINGS is set, below
-    model = settings.filter.model
-    if "filter_frames" not in target_rules() or not uses_detector(model):
+    wanted = "filter_frames" in target_rules()
+    if not wanted or not uses_detector(SETTINGS.filter.model):
         return
     try:
-        WorkerClient(WorkerSpec.of(settings.filter, settings.worker)).start()
+        WorkerClient(WorkerSpec.of(SETTINGS.filter, SETTINGS.worker)).start()
     except DetectorFault:
         pass  # the filter jobs start it themselves and report why it cannot run
 
@@ -92,9 +97,9 @@ if "downloads" not in workflow.global_resources:
 
 # A JavaScript runtime named in the config but missing stops the run before any download, in
 # one line (`auto` never does: it falls back to none, which only YouTube needs)
-if workflow.is_main_process and config["download"]["js_runtime"] != "auto":
+if workflow.is_main_process and SETTINGS.download.js_runtime != "auto":
     try:
-        resolve_js_runtime(config["download"]["js_runtime"])
+        resolve_js_runtime(SETTINGS.download.js_runtime)
     except JsRuntimeMissing as _missing:
         raise WorkflowError(f"framesift: {_missing} (see framesift doctor)") from None
 
@@ -109,7 +114,6 @@ except UrlFileMissing as _missing:
     raise WorkflowError(f"framesift: {_missing}") from None
 VIDEO_IDS = URL_LIST.ids
 URL_OF = URL_LIST.url_of()
-SETTINGS = Settings.from_config(config)  # typed, once (config was validated above)
 LAYOUT = Layout.from_settings(SETTINGS)
 _WORKDIR = Path.cwd()  # Snakemake may change directory before the end-of-run summary
 for _problem in URL_LIST.problems:
@@ -278,5 +282,6 @@ def url_problems(wildcards):
 
 
 def detect_settings(wildcards):
-    """Labelling settings (nulls resolved to the filter's; see framesift.detection.detector), as params."""
+    """Labelling settings as params (nulls resolved to the filter's; see
+    framesift.detection.detector.labelling_settings)."""
     return labelling_settings(SETTINGS.filter, SETTINGS.detect).as_params()
