@@ -17,8 +17,10 @@ NOT_IMPORTED = {
     "torchvision": "ultralytics imports it (its NMS); pinned beside torch",
     "yt-dlp-ejs": "yt-dlp loads its YouTube challenge scripts by name",
 }
-# Imported, optional: an extra provides them and the import is guarded
+# Imported, optional: an extra provides them and the import is guarded (distribution -> extra);
+# such a module may be missing here (make setup installs imageio-ffmpeg only without ffmpeg)
 OPTIONAL = {"imageio-ffmpeg": "ffmpeg"}
+OPTIONAL_MODULES = {"imageio_ffmpeg": "imageio-ffmpeg"}
 
 
 def _name(requirement: str) -> str:
@@ -48,6 +50,8 @@ def _imported_distributions() -> dict[str, set[str]]:
     for module, files in modules.items():
         if module in sys.stdlib_module_names or module == "framesift":
             continue
+        if module in OPTIONAL_MODULES and module not in owners:
+            owners[module] = [OPTIONAL_MODULES[module]]
         assert module in owners, f"{module} (imported by {sorted(files)}) is not installed"
         for distribution in owners[module]:
             found.setdefault(distribution.lower().replace("_", "-"), set()).update(files)
