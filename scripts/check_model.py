@@ -10,15 +10,14 @@ import json
 import sys
 
 from framesift.core.fsutil import atomic_write_text
-from framesift.core.settings import Settings
 from framesift.detection.client import WorkerClient, WorkerSpec
 from framesift.detection.detector import ModelError, check_models, model_roles, resolve_model_path
 from framesift.detection.model_names import checkpoint_names
-from framesift.lifecycle.snakemake_job import run_stage
+from framesift.lifecycle.snakemake_job import job_settings, run_stage
 
 
 def main(smk, log):
-    settings = Settings.from_config(smk.config)
+    settings = job_settings(smk)
     roles = model_roles(settings)  # role -> its model's detection settings
 
     def names_of(role):

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
-from typing import Any
 
 from framesift import __version__
 from framesift.cli.status import add_project_options, command_failed
 from framesift.core.config import ConfigError
 from framesift.core.layout import Layout
 from framesift.core.run_record import resolve_project
+from framesift.core.settings import Settings
 from framesift.core.urls import UrlFileMissing, UrlList, read_url_file, youtube_id
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
@@ -53,19 +53,16 @@ class Context:
     """What the checks read: the workflow directory, its resolved config and URL file."""
 
     workdir: Path
-    config: dict[str, Any]
+    settings: Settings
     urls_path: Path
     urls: UrlList | None  # None: the URL file does not exist
 
     def models(self) -> dict[str, str]:
-        """Config key -> model spec of each detector in use (as the workflow's model_specs)."""
-        from framesift.detection.detector import uses_detector
+        """Config key -> model spec of each detector in use (the workflow's model roles)."""
+        from framesift.detection.detector import model_roles
 
-        flt, det = self.config["filter"]["model"], self.config["detect"]["model"]
-        models = {"filter.model": flt} if uses_detector(flt) else {}
-        if uses_detector(det) and det != flt:
-            models["detect.model"] = det
-        return models
+        roles = model_roles(self.settings)
+        return {f"{role}.model": str(detection.model) for role, detection in roles.items()}
 
     def youtube_urls(self) -> int:
         entries = self.urls.entries if self.urls else []
@@ -124,7 +121,7 @@ def check_js_runtime(ctx: Context) -> list[Check]:
     from framesift.stages.jsruntime import JsRuntimeMissing, challenge_providers, resolve_js_runtime
 
     try:
-        runtime = resolve_js_runtime(ctx.config["download"]["js_runtime"])
+        runtime = resolve_js_runtime(ctx.settings.download.js_runtime)
     except JsRuntimeMissing as error:
         return [Check(FAIL, "JS runtime", str(error))]
     fix = f"set download.js_runtime: auto (the bundled deno: pip install deno); {YTDLP_FIX}"
@@ -195,7 +192,7 @@ def _cuda_index(device: str) -> int | None:
 
 def check_device(ctx: Context) -> list[Check]:
     """CUDA devices, and the device the detection worker will use (torch in a child process)."""
-    device = str(ctx.config["filter"]["device"])
+    device = ctx.settings.filter.device
     if not ctx.models():
         return [Check(INFO, "device", f"not used: no detector (filter.device: {device})")]
     if _version("torch") is None:
@@ -239,7 +236,7 @@ def check_models(ctx: Context) -> list[Check]:
     )
     from framesift.detection.model_names import checkpoint_names
 
-    classes = list(ctx.config["filter"]["classes"])
+    classes = list(ctx.settings.filter.classes)
     models = ctx.models()
     if not models:
         if classes:
@@ -302,7 +299,7 @@ def check_urls(ctx: Context) -> list[Check]:
 
 def check_results(ctx: Context) -> list[Check]:
     """The results folder (or, before the first run, its nearest parent) is writable."""
-    results = (ctx.workdir / Layout.from_config(ctx.config).root).resolve()
+    results = (ctx.workdir / Layout.from_settings(ctx.settings).root).resolve()
     if results.exists() and not results.is_dir():
         return [Check(FAIL, "results", f"{results} is not a folder", "move that file away")]
     target = results
@@ -394,7 +391,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         urls: UrlList | None = read_url_file(urls_path)
     except UrlFileMissing:
         urls = None
-    groups = run_checks(Context(workdir, config, urls_path, urls))
+    groups = run_checks(Context(workdir, Settings.from_config(config), urls_path, urls))
     print(f"framesift doctor: {workdir.resolve()} (config: {project.describe()})")
     print("\n".join(render(groups)))
     return 1 if any(c.level == FAIL for _, checks in groups for c in checks) else 0

@@ -24,11 +24,6 @@ class Layout:
     container: str = "mp4"
 
     @classmethod
-    def from_config(cls, config: dict, root: str | Path = "results") -> Layout:
-        """The layout for a resolved config (the container decides the video's name)."""
-        return cls(Path(root), config["download"]["container"])
-
-    @classmethod
     def from_settings(cls, settings: Settings, root: str | Path = "results") -> Layout:
         """The layout for typed settings (the container decides the video's name)."""
         return cls(Path(root), settings.download.container)

@@ -21,6 +21,7 @@ from typing import Any
 from framesift.core.config import DEFAULT_CONFIGFILE, ConfigError, resolve_config
 from framesift.core.fsutil import atomic_write_text
 from framesift.core.layout import Layout
+from framesift.core.settings import Settings
 
 RESULTS = Layout().root  # the results folder, relative to the working directory
 
@@ -70,7 +71,7 @@ class RunRecord:
             configfiles=tuple(_last_of_each([*directives, *given])),
             overrides=dict(settings.config),
             urls=cwd / config["urls"],
-            results=cwd / Layout.from_config(config).root,
+            results=cwd / Layout.from_settings(Settings.from_config(config)).root,
         )
 
     def to_json(self) -> str:
@@ -185,6 +186,6 @@ def resolve_project(
         configfiles=files,
         config=config,
         urls=Path(urls) if urls is not None else directory / config["urls"],
-        layout=Layout.from_config(config, root=directory / RESULTS),
+        layout=Layout.from_settings(Settings.from_config(config), root=directory / RESULTS),
         recorded=record is not None,
     )
